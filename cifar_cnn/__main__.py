@@ -1,0 +1,5 @@
+import sys
+
+from cifar_cnn.cli import main
+
+sys.exit(main())
