@@ -1,0 +1,203 @@
+"""Command line: `python -m cifar_cnn train | evaluate RUN | runs`.
+
+Bad input ends with exit code 2 and one line that says what is wrong and
+how to fix it, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from cifar_cnn.paths import default_artifacts_dir
+
+USAGE_ERROR = 2
+TRAINING_FAILED = 1
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of usage + error
+        raise UsageError(f"{message} (see `python -m cifar_cnn {self.prog.split()[-1]} --help`)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cifar_cnn", description="Train and evaluate CNNs on CIFAR-10.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    artifacts_help = "folder for runs and the data cache (default: $CIFAR_CNN_ARTIFACTS or ./artifacts)"
+    train = commands.add_parser("train", help="train a model and save it as a run")
+    train.add_argument("--data", help="local CIFAR-10 copy: cifar-10-python.tar.gz, cifar-10-batches-py/, an image-folder tree "
+                       "train/<class>/*, test/<class>/* or a .tar/.tar.gz/.zip of one (default: $CIFAR10_DATA, else Keras' download)")
+    train.add_argument("--artifacts", type=Path, help=artifacts_help)
+    train.add_argument("--arch", default="seed_cnn", help="architecture (default: seed_cnn)")
+    train.add_argument("--epochs", type=_positive_int, default=10, help="default: 10")
+    train.add_argument("--batch-size", type=_positive_int, default=64, help="default: 64")
+    train.add_argument("--optimizer", default="adam", help="adam, adamw or sgd (default: adam)")
+    train.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate (default: 0.001)")
+    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True, help="random crop and flip (default: on)")
+    train.add_argument("--validation", default="test", help="'test' (as the seed notebook) or 'holdout' (10%% of train)")
+    train.add_argument("--subset", type=_positive_int, help="train on this many random training images (quick demos)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
+    evaluate = commands.add_parser("evaluate", help="accuracy, per-class metrics and confusion matrix of a run")
+    evaluate.add_argument("run", help="run id (see `runs`) or run folder")
+    evaluate.add_argument("--artifacts", type=Path, help=artifacts_help)
+    evaluate.add_argument("--html", type=Path, help="also write the loss, accuracy and confusion charts to this HTML file")
+
+    listing = commands.add_parser("runs", help="list runs")
+    listing.add_argument("--artifacts", type=Path, help=artifacts_help)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return {"train": _train, "evaluate": _evaluate, "runs": _runs}[args.command](args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+def _library_errors():
+    from cifar_cnn.data import DataError
+    from cifar_cnn.runs import RunError
+    from cifar_cnn.training import ConfigError
+
+    return (DataError, RunError, ConfigError)
+
+
+def _artifacts(args) -> Path:
+    return args.artifacts or default_artifacts_dir()
+
+
+def _train(args) -> int:
+    from cifar_cnn.data import load_dataset
+    from cifar_cnn.live import LiveHistory
+    from cifar_cnn.training import TrainConfig, train
+
+    artifacts = _artifacts(args)
+    config = TrainConfig(
+        arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+        learning_rate=args.lr, augment=args.augment, validation=args.validation, subset=args.subset, seed=args.seed,
+    )
+    try:
+        config.check_settings()
+        dataset = load_dataset(args.data, cache_dir=artifacts / "cache", progress=_print_progress if sys.stderr.isatty() else None)
+        config.check(dataset)
+    except _library_errors() as error:
+        raise UsageError(str(error)) from None
+    if sys.stderr.isatty():
+        print(file=sys.stderr)  # end the progress line
+    print(f"Data: {dataset.source}: {len(dataset.x_train)} train and {len(dataset.x_test)} test images, "
+          f"{dataset.num_classes} classes.", file=sys.stderr)
+    for note in dataset.notes:
+        print(f"Note: {note}", file=sys.stderr)
+
+    live = LiveHistory()
+    previous_handler = _stop_on_first_ctrl_c(live)
+    try:
+        result = train(config, dataset, runs_dir=artifacts / "runs", live=live, verbose=1)
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+    if result.state == "failed":
+        print(f"error: {result.message} (run folder: {result.run_dir})", file=sys.stderr)
+        return TRAINING_FAILED
+    if result.message:
+        print(result.message)
+    print(f"Train accuracy: {result.metrics['train_accuracy']:.2%}   Test accuracy: {result.metrics['test_accuracy']:.2%}")
+    print(f"Run saved in {result.run_dir}")
+    return 0
+
+
+def _stop_on_first_ctrl_c(live):
+    """First Ctrl-C stops after the current batch and keeps the run; a second one aborts.
+
+    Returns the SIGINT handler it replaced."""
+
+    def request_stop(signum, frame):
+        print("\nStopping after this batch (press Ctrl-C again to abort)...", file=sys.stderr)
+        live.request_stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    return signal.signal(signal.SIGINT, request_stop)
+
+
+def _print_progress(fraction: float, message: str) -> None:
+    print(f"\r{message} {fraction:4.0%}", end="", file=sys.stderr, flush=True)
+
+
+def _evaluate(args) -> int:
+    import pandas as pd
+
+    from cifar_cnn import evaluation, plots, runs
+
+    try:
+        run = runs.load_run(args.run, _artifacts(args) / "runs")
+        probabilities, labels = runs.load_predictions(run)
+    except _library_errors() as error:
+        raise UsageError(str(error)) from None
+    names = run.config.get("class_names") or [str(index) for index in range(probabilities.shape[1])]
+    if len(names) != probabilities.shape[1]:
+        raise UsageError(f"Run {run.run_id} names {len(names)} classes but its predictions have {probabilities.shape[1]}.")
+
+    print(f"Run {run.run_id} ({run.state}, {run.config.get('arch')}, {run.epochs_done} epochs)")
+    if run.metrics:
+        print(f"Train accuracy: {run.metrics['train_accuracy']:.2%}   Test accuracy: {run.metrics['test_accuracy']:.2%}")
+    print("\nPer-class metrics:")
+    print(evaluation.per_class_metrics(probabilities, labels, names).to_string(index=False, float_format="{:.3f}".format))
+    matrix = evaluation.confusion(probabilities, labels)
+    print("\nConfusion matrix (rows: true class, columns: predicted class):")
+    print(pd.DataFrame(matrix, index=names, columns=[name[:6] for name in names]).to_string())
+    if args.html:
+        figures = [plots.loss_figure(run.history), plots.accuracy_figure(run.history), plots.confusion_figure(matrix, names)]
+        try:
+            plots.write_html(figures, args.html, title=f"cifar-cnn run {run.run_id}")
+        except OSError as error:
+            raise UsageError(f"Cannot write {args.html}: {error.strerror}. Choose a writable path for --html.") from None
+        print(f"\nCharts written to {args.html}")
+    return 0
+
+
+def _runs(args) -> int:
+    from cifar_cnn import runs
+
+    found, problems = runs.list_runs(_artifacts(args) / "runs")
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    if not found:
+        print("No runs yet. Train one with `python -m cifar_cnn train`.")
+        return 0
+    print(f"{'run':<34} {'state':<12} {'arch':<10} {'epochs':>7} {'train acc':>9} {'test acc':>9}")
+    for run in found:
+        metrics = run.metrics or {}
+        train_acc = f"{metrics['train_accuracy']:.2%}" if "train_accuracy" in metrics else "-"
+        test_acc = f"{metrics['test_accuracy']:.2%}" if "test_accuracy" in metrics else "-"
+        epochs = f"{run.epochs_done}/{run.config.get('epochs', '?')}"
+        print(f"{run.run_id:<34} {run.state:<12} {str(run.config.get('arch')):<10} {epochs:>7} {train_acc:>9} {test_acc:>9}")
+    return 0

@@ -1,0 +1,71 @@
+"""Read CIFAR-10's pickled batches without letting a pickle run code.
+
+A pickle names the functions that rebuild its objects, and `pickle.load`
+calls them: a tampered file can name `os.system`. This unpickler admits only
+what the official batches need (a dict of bytes, lists, numbers and one
+NumPy array) and refuses anything else before it runs.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import pickle
+
+import numpy as np
+
+from cifar_cnn.data.dataset import DataError
+
+
+def _numpy_core(module: str):
+    import importlib
+
+    for name in (f"numpy._core.{module}", f"numpy.core.{module}"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise ImportError(module)
+
+
+_multiarray = _numpy_core("multiarray")
+_numeric = _numpy_core("numeric")
+
+# (module, name) as written in the pickle -> the object it may rebuild with.
+ALLOWED = {
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("numpy.core.multiarray", "_reconstruct"): _multiarray._reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _multiarray._reconstruct,
+    ("numpy.core.multiarray", "scalar"): _multiarray.scalar,
+    ("numpy._core.multiarray", "scalar"): _multiarray.scalar,
+    ("numpy.core.numeric", "_frombuffer"): _numeric._frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _numeric._frombuffer,
+    # Python 3 writes bytes into protocol-2 pickles as _codecs.encode(text, "latin1").
+    ("_codecs", "encode"): codecs.encode,
+}
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file, source: str):
+        super().__init__(file, encoding="bytes")
+        self.source = source
+
+    def find_class(self, module: str, name: str):
+        try:
+            return ALLOWED[(module, name)]
+        except KeyError:
+            raise DataError(
+                f"{self.source} asks to run {module}.{name}, which a CIFAR-10 batch never needs; refused, "
+                "nothing was executed. The file is not an official CIFAR-10 batch: download it again."
+            ) from None
+
+
+def load_batch(data: bytes, source: str):
+    """Unpickle one batch file's bytes, refusing anything but plain data."""
+    try:
+        return RestrictedUnpickler(io.BytesIO(data), source).load()
+    except DataError:
+        raise
+    except Exception as error:  # a damaged pickle raises many kinds of error
+        raise DataError(f"{source} is not a readable CIFAR-10 batch ({type(error).__name__}: {error}).") from None

@@ -1,0 +1,190 @@
+"""Live training metrics that another thread can read while `fit` runs.
+
+`LiveHistory` is the shared state: the training thread appends under a lock,
+a reader (the app, the CLI, a test) takes a `snapshot()`. `LiveMetrics` is the
+Keras callback that fills it and honours stop requests. Keras resets
+`model.stop_training` when `fit` starts, so a stop request is an event that
+the callback checks after every batch.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """A consistent copy of the live state at one moment."""
+
+    batches: tuple[dict, ...]  # step, epoch, batch, loss, accuracy (of that batch alone)
+    epochs: tuple[dict, ...]  # epoch, loss, accuracy, val_loss, val_accuracy, seconds
+    epoch: int  # 1-based epoch in progress (0 before training starts)
+    batch: int  # batches done in the current epoch
+    total_epochs: int
+    steps_per_epoch: int
+    batch_size: int
+    images_per_s: float
+    elapsed_s: float
+    stop_requested: bool
+    run_dir: Path | None
+
+    @property
+    def fraction_done(self) -> float:
+        total = self.total_epochs * self.steps_per_epoch
+        if not total or self.epoch == 0:
+            return 0.0
+        return min(1.0, ((self.epoch - 1) * self.steps_per_epoch + self.batch) / total)
+
+    @property
+    def seconds_left(self) -> float | None:
+        done = self.fraction_done
+        if done <= 0:
+            return None
+        return self.elapsed_s * (1 - done) / done
+
+
+@dataclass
+class LiveHistory:
+    total_epochs: int = 0
+    steps_per_epoch: int = 0
+    batch_size: int = 0
+    run_dir: Path | None = None
+    _batches: list[dict] = field(default_factory=list)
+    _epochs: list[dict] = field(default_factory=list)
+    _epoch: int = 0
+    _batch: int = 0
+    _images_per_s: float = 0.0
+    _started_at: float | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def snapshot(self) -> LiveSnapshot:
+        with self._lock:
+            elapsed = time.monotonic() - self._started_at if self._started_at else 0.0
+            return LiveSnapshot(
+                batches=tuple(self._batches),
+                epochs=tuple(self._epochs),
+                epoch=self._epoch,
+                batch=self._batch,
+                total_epochs=self.total_epochs,
+                steps_per_epoch=self.steps_per_epoch,
+                batch_size=self.batch_size,
+                images_per_s=self._images_per_s,
+                elapsed_s=elapsed,
+                stop_requested=self._stop.is_set(),
+                run_dir=self.run_dir,
+            )
+
+    # The methods below are called by the training thread only.
+
+    def start(self, total_epochs: int, steps_per_epoch: int, batch_size: int) -> None:
+        with self._lock:
+            self.total_epochs, self.steps_per_epoch, self.batch_size = total_epochs, steps_per_epoch, batch_size
+            self._started_at = time.monotonic()
+
+    def begin_epoch(self, epoch: int) -> None:
+        with self._lock:
+            self._epoch, self._batch = epoch, 0
+
+    def add_batch(self, row: dict, images_per_s: float) -> None:
+        with self._lock:
+            self._batches.append(row)
+            self._batch = row["batch"]
+            self._images_per_s = images_per_s
+
+    def add_epoch(self, row: dict) -> None:
+        with self._lock:
+            self._epochs.append(row)
+
+    @property
+    def epoch_rows(self) -> list[dict]:
+        with self._lock:
+            return list(self._epochs)
+
+
+class LiveMetrics(keras.callbacks.Callback):
+    """Feeds a `LiveHistory` and stops training when asked or when the loss diverges."""
+
+    def __init__(self, live: LiveHistory, epochs: int, train_images: int, batch_size: int):
+        super().__init__()
+        self.live = live
+        self.epochs, self.train_images, self.batch_size = epochs, train_images, batch_size
+        self.steps_per_epoch = math.ceil(train_images / batch_size)
+        self.diverged: str | None = None
+        self._epoch = 0
+        self._seen = 0  # images so far this epoch
+        self._running = {"loss": 0.0, "accuracy": 0.0}
+        self._epoch_started = 0.0
+        self._window_started = 0.0
+        self._window_batches = 0
+
+    def on_train_begin(self, logs=None):
+        self.live.start(self.epochs, self.steps_per_epoch, self.batch_size)
+        self._stop_if_requested()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch + 1
+        self.live.begin_epoch(self._epoch)
+        self._epoch_started = self._window_started = time.monotonic()
+        self._window_batches = 0
+        self._seen = 0
+        self._running = {"loss": 0.0, "accuracy": 0.0}
+
+    def _this_batch(self, logs: dict, batch_images: int) -> dict[str, float]:
+        """Keras logs running means over the epoch, weighted by images; recover this batch's own values."""
+        values = {}
+        for name, previous_mean in self._running.items():
+            mean = float(logs.get(name, math.nan))
+            values[name] = (mean * (self._seen + batch_images) - previous_mean * self._seen) / batch_images
+            self._running[name] = mean
+        self._seen += batch_images
+        return values
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        loss = float(logs.get("loss", math.nan))
+        batch_images = min(self.batch_size, self.train_images - self._seen)
+        this_batch = self._this_batch(logs, max(batch_images, 1))
+        now = time.monotonic()
+        self._window_batches += 1
+        elapsed = now - self._window_started
+        images_per_s = self._window_batches * self.batch_size / elapsed if elapsed > 0 else 0.0
+        if elapsed > 5:  # a sliding window keeps images/s current
+            self._window_started, self._window_batches = now, 0
+        step = (self._epoch - 1) * self.steps_per_epoch + batch + 1
+        row = {"step": step, "epoch": self._epoch, "batch": batch + 1, **this_batch}
+        self.live.add_batch(row, images_per_s)
+        if not math.isfinite(loss):
+            self.diverged = f"The loss became {loss} in epoch {self._epoch}, batch {batch + 1}. Try a lower learning rate."
+            self.model.stop_training = True
+        self._stop_if_requested()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self.live.add_epoch(
+            {
+                "epoch": epoch + 1,
+                "loss": float(logs.get("loss", math.nan)),
+                "accuracy": float(logs.get("accuracy", math.nan)),
+                "val_loss": float(logs.get("val_loss", math.nan)),
+                "val_accuracy": float(logs.get("val_accuracy", math.nan)),
+                "seconds": time.monotonic() - self._epoch_started,
+            }
+        )
+
+    def _stop_if_requested(self) -> None:
+        if self.live.stop_requested:
+            self.model.stop_training = True

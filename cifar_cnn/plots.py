@@ -1,0 +1,158 @@
+"""Plotly figures shared by the app and the CLI's HTML export.
+
+The seed notebook's three charts: loss per epoch, accuracy per epoch (train
+and validation), and the confusion matrix.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from cifar_cnn.evaluation import normalize_rows
+
+
+def _curve_figure(history: pd.DataFrame, column: str, title: str, y_title: str) -> go.Figure:
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=history["epoch"], y=history[column], mode="lines+markers", name="train"))
+    validation = f"val_{column}"
+    if validation in history and history[validation].notna().any():
+        figure.add_trace(go.Scatter(x=history["epoch"], y=history[validation], mode="lines+markers", name="validation"))
+    figure.update_layout(title=title, xaxis_title="epoch", yaxis_title=y_title, hovermode="x unified", margin=dict(t=50, b=40))
+    figure.update_xaxes(tick0=1, dtick=max(1, len(history) // 10) if len(history) else 1)
+    return figure
+
+
+def loss_figure(history: pd.DataFrame) -> go.Figure:
+    """Training and validation loss per epoch."""
+    return _curve_figure(history, "loss", "Loss vs epoch", "cross-entropy loss")
+
+
+def accuracy_figure(history: pd.DataFrame) -> go.Figure:
+    """Training and validation accuracy per epoch."""
+    figure = _curve_figure(history, "accuracy", "Accuracy vs epoch", "accuracy")
+    figure.update_yaxes(tickformat=".0%")
+    return figure
+
+
+def confusion_figure(matrix: np.ndarray, class_names: list[str] | tuple[str, ...], normalized: bool = False) -> go.Figure:
+    """A heatmap of the confusion matrix: rows are true classes, columns predicted ones.
+
+    Hover shows true class, predicted class, count and the share of the row.
+    Clicking a `go.Heatmap` cell selects nothing in Streamlit (streamlit issue
+    8760), so an invisible marker sits on every cell centre: clicking a cell
+    selects its marker, whose `customdata` is (true index, predicted index).
+    """
+    names = list(class_names)
+    shares = normalize_rows(matrix)
+    shown = shares if normalized else matrix
+    size = len(names)
+    true_index, predicted_index = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    hover = np.stack([matrix, shares * 100], axis=-1)
+    figure = go.Figure()
+    figure.add_trace(
+        go.Heatmap(
+            z=shown,
+            x=names,
+            y=names,
+            customdata=hover,
+            colorscale="Blues",
+            text=np.vectorize(lambda v: f"{v:.0%}" if normalized else f"{int(v)}")(shown),
+            texttemplate="%{text}",
+            hovertemplate="true: %{y}<br>predicted: %{x}<br>count: %{customdata[0]}<br>share of row: %{customdata[1]:.1f}%<extra></extra>",
+            colorbar=dict(title="share" if normalized else "count"),
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=[names[j] for j in predicted_index.ravel()],
+            y=[names[i] for i in true_index.ravel()],
+            customdata=np.stack([true_index.ravel(), predicted_index.ravel()], axis=-1),
+            mode="markers",
+            marker=dict(size=28, symbol="square", opacity=0),
+            hoverinfo="skip",
+            showlegend=False,
+            name="cells",
+        )
+    )
+    figure.update_layout(
+        title="Confusion matrix" + (" (share of each true class)" if normalized else ""),
+        xaxis_title="predicted class",
+        yaxis_title="true class",
+        yaxis_autorange="reversed",
+        margin=dict(t=50, b=40),
+        clickmode="event+select",
+        height=120 + 40 * size,
+    )
+    return figure
+
+
+def write_html(figures: list[go.Figure], path: Path, title: str = "cifar-cnn") -> None:
+    """Save figures as one self-contained HTML page (plotly.js embedded, works offline)."""
+    parts = [figure.to_html(full_html=False, include_plotlyjs=(index == 0)) for index, figure in enumerate(figures)]
+    page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>{''.join(parts)}</body></html>"
+    path.write_text(page, encoding="utf-8")
+
+
+def smooth(values: list[float] | np.ndarray, weight: float = 0.9) -> np.ndarray:
+    """Exponential moving average, debiased at the start (as TensorBoard smooths)."""
+    smoothed, average = [], 0.0
+    for count, value in enumerate(values, start=1):
+        average = weight * average + (1 - weight) * value
+        smoothed.append(average / (1 - weight**count))
+    return np.array(smoothed)
+
+
+def live_curve_figure(batches: list[dict] | tuple, epochs: list[dict] | tuple, steps_per_epoch: int, metric: str = "loss") -> go.Figure:
+    """One metric while training runs: every batch (faint), smoothed, per epoch, and validation.
+
+    The x axis counts epochs, so batch 30 of 60 in epoch 2 sits at 1.5.
+    """
+    figure = go.Figure()
+    if batches:
+        x = [(row["epoch"] - 1) + row["batch"] / max(steps_per_epoch, 1) for row in batches]
+        values = [row[metric] for row in batches]
+        figure.add_trace(go.Scatter(x=x, y=values, mode="lines", name="train, per batch", line=dict(width=1, color="rgba(31,119,180,0.25)")))
+        figure.add_trace(go.Scatter(x=x, y=smooth(values), mode="lines", name="train, smoothed", line=dict(color="rgb(31,119,180)")))
+    if epochs:
+        x = [row["epoch"] for row in epochs]
+        figure.add_trace(go.Scatter(x=x, y=[row[metric] for row in epochs], mode="markers", name="train, per epoch",
+                                    marker=dict(size=9, color="rgb(31,119,180)", symbol="diamond")))
+        figure.add_trace(go.Scatter(x=x, y=[row[f"val_{metric}"] for row in epochs], mode="lines+markers", name="validation",
+                                    marker=dict(size=9), line=dict(color="rgb(255,127,14)")))
+    figure.update_layout(
+        title="Loss" if metric == "loss" else "Accuracy",
+        xaxis_title="epoch",
+        yaxis_title="cross-entropy loss" if metric == "loss" else "accuracy",
+        margin=dict(t=40, b=40),
+        height=340,
+        legend=dict(orientation="h", y=-0.25),
+        uirevision=metric,  # keep the user's zoom while the chart refreshes
+    )
+    if metric == "accuracy":
+        figure.update_yaxes(tickformat=".0%")
+    return figure
+
+
+def runs_overlay_figure(histories: dict[str, pd.DataFrame], column: str, title: str) -> go.Figure:
+    """One line per run, for comparing runs on the same metric."""
+    figure = go.Figure()
+    for name, history in histories.items():
+        figure.add_trace(go.Scatter(x=history["epoch"], y=history[column], mode="lines+markers", name=name))
+    figure.update_layout(title=title, xaxis_title="epoch", yaxis_title=column, margin=dict(t=50, b=40), legend=dict(orientation="h", y=-0.25))
+    if "accuracy" in column:
+        figure.update_yaxes(tickformat=".0%")
+    return figure
+
+
+def class_balance_figure(class_names: list[str] | tuple[str, ...], train_counts: np.ndarray, test_counts: np.ndarray) -> go.Figure:
+    """Train and test images per class, side by side."""
+    figure = go.Figure()
+    figure.add_trace(go.Bar(x=list(class_names), y=train_counts, name="train"))
+    figure.add_trace(go.Bar(x=list(class_names), y=test_counts, name="test"))
+    figure.update_layout(barmode="group", title="Images per class", yaxis_title="images", margin=dict(t=50, b=40))
+    return figure

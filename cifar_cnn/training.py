@@ -1,0 +1,245 @@
+"""Train a model on a dataset and save everything as a run.
+
+    config = TrainConfig(arch="seed_cnn", epochs=10)
+    result = train(config, load_dataset())
+    print(result.state, result.metrics)
+
+`train` never leaves a run half-written: whatever happens, the run ends as
+completed, stopped or failed, with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import traceback
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from cifar_cnn import pipeline, runs
+from cifar_cnn.data import Dataset
+from cifar_cnn.live import LiveHistory, LiveMetrics
+from cifar_cnn.models import ARCHITECTURES, build_model
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+VALIDATION_CHOICES = ("test", "holdout")
+
+
+class ConfigError(ValueError):
+    """Training settings that cannot work; the message says which and why."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides how a model is trained.
+
+    Attributes:
+        arch: a name in `cifar_cnn.models.ARCHITECTURES`.
+        epochs: passes over the training images.
+        batch_size: images per gradient step.
+        optimizer: "adam", "adamw" or "sgd" (with Nesterov momentum 0.9).
+        learning_rate: the optimizer's step size.
+        augment: random crop (4-pixel padding) and horizontal flip, per image.
+        validation: "test" validates on the test set, as the seed notebook
+            does; "holdout" holds out `holdout_fraction` of the training images.
+        holdout_fraction: share of training images held out for validation.
+        subset: train on this many randomly chosen training images (quick demos);
+            None uses them all.
+        seed: seeds weights, shuffling and augmentation. The same seed gives
+            the same first-epoch loss.
+    """
+
+    arch: str = "seed_cnn"
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    augment: bool = True
+    validation: str = "test"
+    holdout_fraction: float = 0.1
+    subset: int | None = None
+    seed: int = 0
+
+    def check(self, dataset: Dataset) -> None:
+        """Raise ConfigError if these settings cannot train on `dataset`."""
+        self.check_settings()
+        self._check_against(dataset)
+
+    def check_settings(self) -> None:
+        """The checks that need no dataset: run them before loading one."""
+        if self.arch not in ARCHITECTURES:
+            raise ConfigError(f"Unknown architecture {self.arch!r}; choose one of {', '.join(sorted(ARCHITECTURES))}.")
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ConfigError(f"Epochs must be a whole number of at least 1, not {self.epochs!r}.")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigError(f"Batch size must be a whole number of at least 1, not {self.batch_size!r}.")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"Unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}.")
+        if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 10):
+            raise ConfigError(f"Learning rate must be a number above 0 and at most 10, not {self.learning_rate!r}.")
+        if self.validation not in VALIDATION_CHOICES:
+            raise ConfigError(f"Validation must be 'test' or 'holdout', not {self.validation!r}.")
+        if self.validation == "holdout" and not 0 < self.holdout_fraction < 1:
+            raise ConfigError(f"The holdout fraction must lie between 0 and 1, not {self.holdout_fraction!r}.")
+        if self.subset is not None and (not isinstance(self.subset, int) or self.subset < 1):
+            raise ConfigError(f"The train subset must be a whole number of images of at least 1, not {self.subset!r}.")
+
+    def _check_against(self, dataset: Dataset) -> None:
+        available = len(dataset.x_train)
+        if self.subset is not None:
+            if self.subset > available:
+                raise ConfigError(
+                    f"The train subset asks for {self.subset} images but the dataset has {available}; "
+                    f"ask for at most {available}, or leave the subset empty to use them all."
+                )
+        if self.validation == "holdout" and int(min(self.subset or available, available) * self.holdout_fraction) < 1:
+            raise ConfigError("The holdout is empty: use more training images or a larger holdout fraction.")
+        if len(dataset.x_test) == 0:
+            raise ConfigError("The dataset has no test images to evaluate on.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    state: str  # completed, stopped or failed
+    message: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(config.learning_rate)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(config.learning_rate)
+    return keras.optimizers.SGD(config.learning_rate, momentum=0.9, nesterov=True)
+
+
+def split_training_data(config: TrainConfig, dataset: Dataset):
+    """(x_train, y_train, x_val, y_val) for these settings, chosen reproducibly from the seed."""
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(dataset.x_train))
+    if config.subset is not None:
+        order = order[: config.subset]
+    x_val, y_val = dataset.x_test, dataset.y_test
+    if config.validation == "holdout":
+        held_out = int(len(order) * config.holdout_fraction)
+        x_val, y_val = dataset.x_train[order[:held_out]], dataset.y_train[order[:held_out]]
+        order = order[held_out:]
+    if config.subset is None and config.validation == "test":
+        return dataset.x_train, dataset.y_train, x_val, y_val  # no copy of the full set
+    return dataset.x_train[order], dataset.y_train[order], x_val, y_val
+
+
+def score(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, float, float]:
+    """Class probabilities, mean cross-entropy and accuracy of `model` on these images."""
+    probabilities = model.predict(pipeline.evaluation_dataset(images, batch_size=batch_size), verbose=0)
+    true_probability = probabilities[np.arange(len(labels)), labels]
+    loss = float(np.mean(-np.log(np.clip(true_probability, 1e-7, 1.0))))
+    accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels))
+    return probabilities, loss, accuracy
+
+
+class _HistoryWriter(keras.callbacks.Callback):
+    """Rewrites history.csv after every epoch, so a crash keeps the epochs done."""
+
+    def __init__(self, run_dir: Path, live: LiveHistory):
+        super().__init__()
+        self.run_dir, self.live = run_dir, live
+
+    def on_epoch_end(self, epoch, logs=None):
+        runs.write_history(self.run_dir, self.live.epoch_rows)
+
+
+def train(
+    config: TrainConfig,
+    dataset: Dataset,
+    *,
+    runs_dir: Path | None = None,
+    live: LiveHistory | None = None,
+    verbose: int = 0,
+    callbacks: list[keras.callbacks.Callback] = (),
+) -> TrainResult:
+    """Train a model as `config` says and save it as a new run.
+
+    Pass a `LiveHistory` to follow progress from another thread, or to stop
+    training (`live.request_stop()`) after the current batch. Raises
+    ConfigError, before creating a run, for settings that cannot work; any
+    failure during training ends the run as failed and is returned, not raised.
+    """
+    config.check(dataset)
+    live = live or LiveHistory()
+    keras.utils.set_random_seed(config.seed)
+    x_train, y_train, x_val, y_val = split_training_data(config, dataset)
+
+    run_dir = runs.create_run(
+        {
+            **config.to_dict(),
+            "class_names": list(dataset.class_names),
+            "dataset": dataset.source,
+            "train_images": len(x_train),
+            "validation_images": len(x_val),
+            "test_images": len(dataset.x_test),
+        },
+        runs_dir,
+    )
+    live.run_dir = run_dir
+    try:
+        return _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, verbose, list(callbacks))
+    except BaseException as error:
+        message = _failure_message(error)
+        (run_dir / "error.txt").write_text(traceback.format_exc())
+        runs.update_status(run_dir, "failed", message)
+        if not isinstance(error, Exception):
+            raise  # KeyboardInterrupt and friends still stop the program
+        return TrainResult(run_dir, "failed", message)
+
+
+def _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, verbose, callbacks) -> TrainResult:
+    model = build_model(config.arch, dataset.num_classes)
+    model.compile(optimizer=make_optimizer(config), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    live_metrics = LiveMetrics(live, config.epochs, len(x_train), config.batch_size)
+    model.fit(
+        pipeline.training_dataset(x_train, y_train, config.batch_size, augment=config.augment, seed=config.seed),
+        validation_data=pipeline.evaluation_dataset(x_val, y_val),
+        epochs=config.epochs,
+        callbacks=[*callbacks, live_metrics, _HistoryWriter(run_dir, live)],  # stop checks come last in each batch
+        verbose=verbose,
+        shuffle=False,  # the pipeline shuffles
+    )
+    runs.write_history(run_dir, live.epoch_rows)
+    if live_metrics.diverged:
+        runs.update_status(run_dir, "failed", live_metrics.diverged)
+        return TrainResult(run_dir, "failed", live_metrics.diverged)
+
+    runs.save_model(run_dir, model)
+    _, train_loss, train_accuracy = score(model, x_train, y_train)
+    test_probabilities, test_loss, test_accuracy = score(model, dataset.x_test, dataset.y_test)
+    metrics = {"train_accuracy": train_accuracy, "train_loss": train_loss, "test_accuracy": test_accuracy, "test_loss": test_loss}
+    runs.write_metrics(run_dir, metrics)
+    runs.write_predictions(run_dir, test_probabilities, dataset.y_test)
+    state = "stopped" if live.stop_requested else "completed"
+    epochs_done = len(live.epoch_rows)
+    message = f"Stopped by request after {epochs_done} of {config.epochs} epochs." if state == "stopped" else ""
+    runs.update_status(run_dir, state, message)
+    return TrainResult(run_dir, state, message, metrics)
+
+
+def _failure_message(error: BaseException) -> str:
+    import tensorflow as tf
+
+    if isinstance(error, (MemoryError, tf.errors.ResourceExhaustedError)):
+        return "Training ran out of memory. Try a smaller batch size or a smaller train subset."
+    if isinstance(error, KeyboardInterrupt):
+        return "Training was interrupted."
+    return f"Training failed: {type(error).__name__}: {error}"

@@ -1,0 +1,81 @@
+"""Tiny datasets on disk, in every layout the loader reads. Pixels encode (split, class, index),
+so tests can check that images and labels arrive where they belong."""
+
+from __future__ import annotations
+
+import pickle
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def pattern_image(label: int, index: int, size: int = 32) -> np.ndarray:
+    """A distinct, learnable image: the class shows in one bright colour channel, the index in a corner."""
+    rng = np.random.default_rng(label * 1000 + index)
+    image = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
+    image[..., label % 3] += 150
+    image[0, 0] = (label, index % 256, index // 256)
+    return image
+
+
+def write_image_folder(root: Path, classes=("cat", "dog", "frog"), n_train: int = 4, n_test: int = 2,
+                       size: int = 32, ext: str = "png") -> Path:
+    """train/<class>/NNNN.<ext> and test/<class>/NNNN.<ext> under `root`; returns `root`."""
+    root = Path(root)
+    for split, count in (("train", n_train), ("test", n_test)):
+        for label, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for index in range(count):
+                Image.fromarray(pattern_image(label, index, size)).save(folder / f"{index:04d}.{ext}")
+    return root
+
+
+def expected_arrays(classes, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels `write_image_folder` wrote for one split, in the loader's order."""
+    images = [pattern_image(label, index) for label in range(len(classes)) for index in range(count)]
+    labels = [label for label in range(len(classes)) for _ in range(count)]
+    return np.stack(images), np.array(labels)
+
+
+def official_rows(images: np.ndarray) -> np.ndarray:
+    """NHWC images as CIFAR's channel-planar rows of 3072 values."""
+    return images.transpose(0, 3, 1, 2).reshape(len(images), -1)
+
+
+def write_official_batches(root: Path, per_batch: int = 6, num_classes: int = 10, row_length: int = 3072) -> Path:
+    """A real-format `cifar-10-batches-py/` folder (protocol-2 pickles, as Python 3 writes them)."""
+    folder = Path(root) / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [f"data_batch_{index}" for index in range(1, 6)] + ["test_batch"]
+    for number, name in enumerate(names):
+        labels = [(number + index) % num_classes for index in range(per_batch)]
+        images = np.stack([pattern_image(label, number * 100 + index) for index, label in enumerate(labels)])
+        rows = official_rows(images)
+        if row_length != 3072:
+            rows = np.zeros((per_batch, row_length), dtype=np.uint8)
+        batch = {b"batch_label": name.encode(), b"labels": labels, b"data": rows, b"filenames": [b"x.png"] * per_batch}
+        with open(folder / name, "wb") as file:
+            pickle.dump(batch, file, protocol=2)
+    with open(folder / "batches.meta", "wb") as file:
+        meta = {b"label_names": [f"class{index}".encode() for index in range(num_classes)], b"num_vis": 3072}
+        pickle.dump(meta, file, protocol=2)
+    return folder
+
+
+def make_tar(folder: Path, destination: Path) -> Path:
+    """Pack `folder` (as its top-level entry) into a .tar, .tar.gz or .tgz chosen by `destination`'s name."""
+    mode = "w:gz" if destination.name.endswith((".tar.gz", ".tgz")) else "w"
+    with tarfile.open(destination, mode) as archive:
+        archive.add(folder, arcname=folder.name)
+    return destination
+
+
+def make_zip(folder: Path, destination: Path) -> Path:
+    with zipfile.ZipFile(destination, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            archive.write(path, Path(folder.name) / path.relative_to(folder))
+    return destination

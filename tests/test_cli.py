@@ -1,0 +1,105 @@
+"""The command line end to end, on a tiny image-folder dataset."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cifar_cnn.cli import main
+from synthetic_data import write_image_folder
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    return write_image_folder(tmp_path_factory.mktemp("data") / "tiny", classes=("cat", "dog", "frog"), n_train=20, n_test=6)
+
+
+@pytest.fixture(scope="module")
+def trained(image_folder, tmp_path_factory):
+    """Artifacts folder holding one finished run, trained through `python -m cifar_cnn`."""
+    artifacts = tmp_path_factory.mktemp("artifacts")
+    command = [sys.executable, "-m", "cifar_cnn", "train", "--data", str(image_folder), "--artifacts", str(artifacts),
+               "--arch", "tiny_cnn", "--epochs", "2", "--batch-size", "16", "--seed", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300)
+    return artifacts, done
+
+
+def test_train_prints_accuracies_and_the_run_folder(trained):
+    artifacts, done = trained
+    assert done.returncode == 0, done.stderr
+    assert "Train accuracy:" in done.stdout and "Test accuracy:" in done.stdout
+    run_dirs = list((artifacts / "runs").iterdir())
+    assert len(run_dirs) == 1 and f"Run saved in {run_dirs[0]}" in done.stdout
+    assert "Epoch 2/2" in done.stdout  # Keras' progress bar
+
+
+def test_runs_lists_the_run(trained, capsys):
+    artifacts, _ = trained
+    assert main(["runs", "--artifacts", str(artifacts)]) == 0
+    out = capsys.readouterr().out
+    assert "completed" in out and "tiny_cnn" in out and "2/2" in out
+
+
+def test_evaluate_prints_tables_and_exports_charts(trained, tmp_path, capsys):
+    artifacts, _ = trained
+    run_id = next((artifacts / "runs").iterdir()).name
+    html = tmp_path / "charts.html"
+    assert main(["evaluate", run_id, "--artifacts", str(artifacts), "--html", str(html)]) == 0
+    out = capsys.readouterr().out
+    assert "Per-class metrics" in out and "precision" in out and "Confusion matrix" in out
+    for name in ("cat", "dog", "frog"):
+        assert name in out
+    assert html.read_text().count("Plotly.newPlot") == 3
+
+
+def test_runs_with_no_runs(tmp_path, capsys):
+    assert main(["runs", "--artifacts", str(tmp_path)]) == 0
+    assert "No runs yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["train", "--data", "/no/such/path", "--epochs", "1"], "/no/such/path"),
+        (["train", "--epochs", "zero"], "not a whole number"),
+        (["train", "--epochs", "0"], "at least 1"),
+        (["train", "--lr", "-1"], "above 0"),
+        (["train", "--arch", "resnet9000", "--data", "{data}"], "Unknown architecture"),
+        (["train", "--subset", "5000", "--data", "{data}"], "at most"),
+        (["train", "--validation", "train", "--data", "{data}"], "Validation"),
+        (["evaluate", "no-such-run"], "cifar_cnn runs"),
+        (["evaluate", "{data}"], "status.json"),
+        (["fly"], "invalid choice"),
+        ([], "required"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(argv, words, image_folder, tmp_path, capsys):
+    argv = [arg.replace("{data}", str(image_folder)) for arg in argv]
+    code = main([*argv, "--artifacts", str(tmp_path)] if argv and argv[0] in ("train", "evaluate") else argv)
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0]
+    assert "Traceback" not in captured.err + captured.out
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+def test_evaluate_html_to_unwritable_path(trained, capsys):
+    artifacts, _ = trained
+    run_id = next((artifacts / "runs").iterdir()).name
+    code = main(["evaluate", run_id, "--artifacts", str(artifacts), "--html", "/no/such/dir/x.html"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "Cannot write /no/such/dir/x.html" in err[0]
+
+
+def test_bad_input_through_the_real_entry_point(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "cifar_cnn", "train", "--data", str(tmp_path / "missing")],
+                          capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120,
+                          env={**os.environ, "CIFAR_CNN_ARTIFACTS": str(tmp_path)})
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert [line for line in done.stderr.splitlines() if line.startswith("error:")]

@@ -1,0 +1,45 @@
+import numpy as np
+import tensorflow as tf
+
+from cifar_cnn.pipeline import random_crop_and_flip, training_dataset
+
+
+def numbered_images(count: int) -> np.ndarray:
+    """Images whose pixel (r, c) holds r * 32 + c (mod 256 per channel layout), easy to locate after a crop."""
+    grid = (np.arange(32)[:, None] * 8 + np.arange(32)[None, :]) % 256
+    return np.repeat(grid[None, :, :, None], count, axis=0).repeat(3, axis=3).astype(np.uint8) + 1
+
+
+def test_crop_and_flip_keeps_shape_and_dtype():
+    images = tf.constant(numbered_images(8))
+    augmented = random_crop_and_flip(images, tf.constant([1, 2], dtype=tf.int64))
+    assert augmented.shape == images.shape and augmented.dtype == tf.uint8
+
+
+def test_each_image_gets_its_own_crop():
+    images = tf.constant(numbered_images(64))
+    augmented = random_crop_and_flip(images, tf.constant([7, 7], dtype=tf.int64)).numpy()
+    distinct = {augmented[i].tobytes() for i in range(64)}
+    assert len(distinct) > 20  # Keras' RandomCrop would give 1 (or 2 with flips)
+
+
+def test_same_seed_same_augmentation():
+    images = tf.constant(numbered_images(16))
+    seed = tf.constant([3, 4], dtype=tf.int64)
+    np.testing.assert_array_equal(random_crop_and_flip(images, seed), random_crop_and_flip(images, seed))
+
+
+def test_crop_is_a_shifted_window_of_the_padded_image():
+    image = numbered_images(1)
+    augmented = random_crop_and_flip(tf.constant(image), tf.constant([5, 9], dtype=tf.int64)).numpy()[0]
+    padded = np.pad(image[0], ((4, 4), (4, 4), (0, 0)))
+    windows = [padded[r : r + 32, c : c + 32] for r in range(9) for c in range(9)]
+    assert any(np.array_equal(augmented, w) or np.array_equal(augmented, w[:, ::-1]) for w in windows)
+
+
+def test_training_dataset_covers_every_image_once_per_epoch():
+    images = numbered_images(10)
+    labels = np.arange(10)
+    dataset = training_dataset(images, labels, batch_size=4, augment=True, seed=0)
+    seen = np.concatenate([batch_labels.numpy() for _, batch_labels in dataset])
+    assert sorted(seen) == list(range(10))

@@ -1,0 +1,40 @@
+import numpy as np
+import pandas as pd
+
+from cifar_cnn import plots
+
+HISTORY = pd.DataFrame(
+    {"epoch": [1, 2], "loss": [1.2, 0.8], "accuracy": [0.5, 0.7], "val_loss": [1.1, 0.9], "val_accuracy": [0.55, 0.65], "seconds": [3, 3]}
+)
+
+
+def test_curves_show_train_and_validation():
+    for figure, column in [(plots.loss_figure(HISTORY), "loss"), (plots.accuracy_figure(HISTORY), "accuracy")]:
+        assert [trace.name for trace in figure.data] == ["train", "validation"]
+        assert list(figure.data[0].y) == list(HISTORY[column])
+        assert list(figure.data[1].y) == list(HISTORY[f"val_{column}"])
+
+
+def test_confusion_figure_has_clickable_cell_centres():
+    matrix = np.array([[3, 1], [0, 4]])
+    figure = plots.confusion_figure(matrix, ["cat", "dog"])
+    heatmap, cells = figure.data
+    np.testing.assert_array_equal(heatmap.z, matrix)
+    assert len(cells.x) == 4
+    # customdata of each marker = (true index, predicted index) of its cell
+    assert {tuple(pair) for pair in cells.customdata} == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    index = list(map(tuple, cells.customdata)).index((0, 1))
+    assert (cells.y[index], cells.x[index]) == ("cat", "dog")
+
+
+def test_normalized_confusion_figure_shows_row_shares():
+    figure = plots.confusion_figure(np.array([[3, 1], [0, 4]]), ["cat", "dog"], normalized=True)
+    np.testing.assert_allclose(figure.data[0].z, [[0.75, 0.25], [0, 1]])
+
+
+def test_write_html_is_self_contained(tmp_path):
+    path = tmp_path / "charts.html"
+    plots.write_html([plots.loss_figure(HISTORY), plots.accuracy_figure(HISTORY)], path, title="run <1>")
+    text = path.read_text()
+    assert text.count("Plotly.newPlot") == 2
+    assert "run &lt;1&gt;" in text

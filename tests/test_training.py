@@ -1,0 +1,162 @@
+import json
+import math
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from cifar_cnn import runs
+from cifar_cnn.live import LiveHistory
+from cifar_cnn.training import ConfigError, TrainConfig, train
+from synthetic_arrays import make_dataset
+
+RUN_FILES = {"config.json", "status.json", "history.csv", "model.keras", "metrics.json", "predictions.npz"}
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return make_dataset(n_train=300, n_test=60)
+
+
+def test_one_epoch_run_writes_every_file(dataset, tmp_path):
+    result = train(TrainConfig(arch="seed_cnn", epochs=1, batch_size=32), dataset, runs_dir=tmp_path)
+    assert result.state == "completed", result.message
+    assert RUN_FILES <= {path.name for path in result.run_dir.iterdir()}
+    history = pd.read_csv(result.run_dir / "history.csv")
+    assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+    assert len(history) == 1 and history.notna().all().all()
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert set(metrics) == {"train_accuracy", "train_loss", "test_accuracy", "test_loss"}
+    config = json.loads((result.run_dir / "config.json").read_text())
+    assert config["arch"] == "seed_cnn" and config["class_names"] == list(dataset.class_names)
+    probabilities, labels = runs.load_predictions(runs.load_run(result.run_dir))
+    assert probabilities.shape == (60, 3)
+    np.testing.assert_array_equal(labels, dataset.y_test)
+    assert metrics["test_accuracy"] == pytest.approx(np.mean(probabilities.argmax(1) == labels))
+    assert json.loads((result.run_dir / "status.json").read_text())["state"] == "completed"
+
+
+def test_reloaded_model_predicts_identically(dataset, tmp_path):
+    result = train(TrainConfig(arch="tiny_cnn", epochs=1, batch_size=32), dataset, runs_dir=tmp_path)
+    run = runs.load_run(result.run_dir)
+    saved_probabilities, _ = runs.load_predictions(run)
+    reloaded = runs.load_model(run)
+    np.testing.assert_allclose(reloaded.predict(dataset.x_test, verbose=0), saved_probabilities, rtol=1e-5, atol=1e-6)
+    # plain Keras can load it too, and feed it raw uint8 images
+    plain = keras.models.load_model(run.path / "model.keras")
+    np.testing.assert_allclose(plain.predict(dataset.x_test[:4], verbose=0), saved_probabilities[:4], rtol=1e-5, atol=1e-6)
+
+
+def first_epoch_loss(dataset, runs_dir, seed):
+    result = train(TrainConfig(arch="tiny_cnn", epochs=1, batch_size=32, seed=seed), dataset, runs_dir=runs_dir)
+    return float(pd.read_csv(result.run_dir / "history.csv")["loss"].iloc[0])
+
+
+def test_same_seed_gives_the_same_first_epoch_loss(dataset, tmp_path):
+    first, again = first_epoch_loss(dataset, tmp_path, seed=1), first_epoch_loss(dataset, tmp_path, seed=1)
+    other = first_epoch_loss(dataset, tmp_path, seed=2)
+    assert first == pytest.approx(again, rel=1e-6)
+    assert other != pytest.approx(first, rel=1e-6)
+
+
+class StopAfterBatches(keras.callbacks.Callback):
+    """Stands in for a user pressing Stop, from inside the training loop."""
+
+    def __init__(self, live, batches):
+        super().__init__()
+        self.live, self.batches, self.seen = live, batches, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.batches:
+            self.live.request_stop()
+
+
+def test_stop_request_ends_after_the_current_batch_and_keeps_the_run(dataset, tmp_path):
+    live = LiveHistory()
+    stopper = StopAfterBatches(live, batches=3)
+    result = train(TrainConfig(arch="tiny_cnn", epochs=20, batch_size=16), dataset, runs_dir=tmp_path, live=live, callbacks=[stopper])
+    assert result.state == "stopped"
+    assert stopper.seen == 3  # no batch ran after the request
+    snapshot = live.snapshot()
+    assert snapshot.epoch == 1 and snapshot.batch == 3 and len(snapshot.batches) == 3
+    run = runs.load_run(result.run_dir)
+    assert run.state == "stopped" and run.has_model and run.has_predictions and run.metrics
+
+
+def test_live_history_records_batches_and_epochs(dataset, tmp_path):
+    live = LiveHistory()
+    train(TrainConfig(arch="tiny_cnn", epochs=2, batch_size=128), dataset, runs_dir=tmp_path, live=live)
+    snapshot = live.snapshot()
+    assert [row["step"] for row in snapshot.batches] == [1, 2, 3, 4, 5, 6]
+    assert [row["epoch"] for row in snapshot.epochs] == [1, 2]
+    assert snapshot.fraction_done == 1.0 and snapshot.steps_per_epoch == 3 and snapshot.images_per_s > 0
+    # Batches hold their own values (Keras logs running means): sizes 128, 128, 44 average to the epoch's.
+    first_epoch = [row for row in snapshot.batches if row["epoch"] == 1]
+    for metric in ("loss", "accuracy"):
+        weighted = np.average([row[metric] for row in first_epoch], weights=[128, 128, 44])
+        assert weighted == pytest.approx(snapshot.epochs[0][metric], rel=1e-4)
+
+
+class PoisonWeights(keras.callbacks.Callback):
+    """Makes every weight NaN after the first batch, as a diverging optimiser would."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 0:
+            for variable in self.model.trainable_variables:
+                variable.assign(np.full(variable.shape, np.nan, dtype="float32"))
+
+
+def test_diverging_loss_fails_the_run_with_advice(dataset, tmp_path):
+    live = LiveHistory()
+    config = TrainConfig(arch="tiny_cnn", epochs=3, batch_size=16)
+    result = train(config, dataset, runs_dir=tmp_path, live=live, callbacks=[PoisonWeights()])
+    assert result.state == "failed"
+    assert "became nan in epoch 1, batch 2" in result.message and "lower learning rate" in result.message
+    assert len(live.snapshot().batches) == 2  # stopped at the first NaN
+    run = runs.load_run(result.run_dir)
+    assert run.state == "failed" and run.message == result.message and not run.has_model
+
+
+def test_a_crash_during_training_marks_the_run_failed(dataset, tmp_path):
+    class Crash(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raise RuntimeError("disk on fire")
+
+    result = train(TrainConfig(arch="tiny_cnn", epochs=1), dataset, runs_dir=tmp_path, callbacks=[Crash()])
+    assert result.state == "failed" and "disk on fire" in result.message
+    assert runs.load_run(result.run_dir).state == "failed"
+    assert "RuntimeError" in (result.run_dir / "error.txt").read_text()
+
+
+def test_holdout_validation_and_subset(dataset, tmp_path):
+    config = TrainConfig(arch="tiny_cnn", epochs=1, subset=100, validation="holdout", holdout_fraction=0.2)
+    result = train(config, dataset, runs_dir=tmp_path)
+    saved = json.loads((result.run_dir / "config.json").read_text())
+    assert (saved["train_images"], saved["validation_images"], saved["test_images"]) == (80, 20, 60)
+
+
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"arch": "nope"}, "Unknown architecture"),
+        ({"epochs": 0}, "Epochs"),
+        ({"batch_size": 0}, "Batch size"),
+        ({"learning_rate": math.nan}, "Learning rate"),
+        ({"learning_rate": -1.0}, "Learning rate"),
+        ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"validation": "train"}, "Validation"),
+        ({"subset": 10_000}, "at most 300"),
+        ({"subset": 0}, "subset"),
+    ],
+)
+def test_bad_settings_are_refused_before_a_run_exists(dataset, tmp_path, changes, words):
+    with pytest.raises(ConfigError, match=words):
+        train(TrainConfig(**changes), dataset, runs_dir=tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_config_round_trips_through_a_dict():
+    config = TrainConfig(arch="tiny_cnn", subset=5, augment=False)
+    assert TrainConfig.from_dict({**config.to_dict(), "class_names": ["x"]}) == config
