@@ -1,0 +1,114 @@
+"""Does watching training live slow it down?
+
+Trains the seed CNN twice on the same images with the same pipeline:
+
+- plain: `model.fit` with no live metrics;
+- live: `cifar_cnn.training.train`, with the live-metrics callback, while a
+  second thread does what the app's Train page does every second: take a
+  snapshot and build both live Plotly figures.
+
+Prints training images/s of each (epochs after the first, validation
+excluded) and their ratio; the last line is a JSON object.
+
+    python bench/live_overhead.py --data ../shared/data/cifar10-jpeg.tar.gz
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import keras  # noqa: E402
+
+from cifar_cnn import pipeline, plots  # noqa: E402
+from cifar_cnn.data import load_dataset  # noqa: E402
+from cifar_cnn.live import LiveHistory  # noqa: E402
+from cifar_cnn.models import build_model  # noqa: E402
+from cifar_cnn.training import TrainConfig, make_optimizer, split_training_data, train  # noqa: E402
+
+
+class TrainingTimer(keras.callbacks.Callback):
+    """Seconds spent on training batches per epoch (validation excluded)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._last_batch_end = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(self._last_batch_end - self._started)
+
+
+def images_per_s(timer: TrainingTimer, images: int) -> float:
+    steady = timer.seconds[1:]  # the first epoch includes tracing
+    return images * len(steady) / sum(steady)
+
+
+def plain_fit(config: TrainConfig, dataset) -> float:
+    keras.utils.set_random_seed(config.seed)
+    x_train, y_train, x_val, y_val = split_training_data(config, dataset)
+    model = build_model(config.arch, dataset.num_classes)
+    model.compile(optimizer=make_optimizer(config), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    timer = TrainingTimer()
+    model.fit(
+        pipeline.training_dataset(x_train, y_train, config.batch_size, augment=config.augment, seed=config.seed),
+        validation_data=pipeline.evaluation_dataset(x_val, y_val),
+        epochs=config.epochs, callbacks=[timer], verbose=0, shuffle=False,
+    )
+    return images_per_s(timer, len(x_train))
+
+
+def live_train(config: TrainConfig, dataset, runs_dir: Path) -> tuple[float, int]:
+    live, timer, done = LiveHistory(), TrainingTimer(), threading.Event()
+    redraws = 0
+
+    def poll_like_the_train_page():
+        nonlocal redraws
+        while not done.wait(1.0):
+            snapshot = live.snapshot()
+            plots.live_curve_figure(snapshot.batches, snapshot.epochs, snapshot.steps_per_epoch, "loss").to_json()
+            plots.live_curve_figure(snapshot.batches, snapshot.epochs, snapshot.steps_per_epoch, "accuracy").to_json()
+            redraws += 1
+
+    poller = threading.Thread(target=poll_like_the_train_page)
+    poller.start()
+    try:
+        train(config, dataset, runs_dir=runs_dir, live=live, callbacks=[timer])
+    finally:
+        done.set()
+        poller.join()
+    return images_per_s(timer, config.subset or len(dataset.x_train)), redraws
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="local CIFAR-10 copy (see README)")
+    parser.add_argument("--subset", type=int, default=10_000, help="training images per epoch (default 10000)")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per measurement, the first not counted (default 3)")
+    args = parser.parse_args()
+
+    dataset = load_dataset(args.data)
+    config = TrainConfig(arch="seed_cnn", epochs=args.epochs, subset=args.subset, batch_size=64, augment=True)
+    with tempfile.TemporaryDirectory() as runs_dir:
+        plain = plain_fit(config, dataset)
+        print(f"plain model.fit:          {plain:8.0f} images/s")
+        live, redraws = live_train(config, dataset, Path(runs_dir))
+        print(f"train() + live polling:   {live:8.0f} images/s ({redraws} redraws)")
+    print(f"ratio: {live / plain:.3f}")
+    print(json.dumps({"plain_images_per_s": round(plain, 1), "live_images_per_s": round(live, 1), "ratio": round(live / plain, 4)}))
+
+
+if __name__ == "__main__":
+    main()

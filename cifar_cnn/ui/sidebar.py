@@ -1,0 +1,141 @@
+"""The sidebar every page shares: navigation, the data source and the selected run.
+
+Every page starts with `context = setup_page("Title")`, which draws the
+sidebar and returns what it chose.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import streamlit as st
+
+from cifar_cnn import runs
+from cifar_cnn.data import Dataset, DataError
+from cifar_cnn.ui.resources import load_dataset_with_progress
+
+DOWNLOAD, LOCAL = "Keras download (needs internet)", "Local path"
+_REQUESTED_RUN_KEY = "_requested_run"
+RUN_KEY = "run_id"
+
+
+@dataclass
+class AppContext:
+    dataset: Dataset | None
+    data_error: str | None
+    run: runs.Run | None
+    runs: list[runs.Run]
+
+
+# (script, label, icon) of every page, in the order the sidebar lists them.
+PAGES = [
+    ("streamlit_app.py", "Overview", ":material/home:"),
+    ("pages/1_dataset.py", "Dataset", ":material/photo_library:"),
+    ("pages/2_train.py", "Train", ":material/model_training:"),
+    ("pages/3_runs.py", "Runs", ":material/table_chart:"),
+]
+
+
+def setup_page(title: str) -> AppContext:
+    """Page config and the shared sidebar; the first thing every page calls."""
+    st.set_page_config(page_title=f"{title} · cifar-cnn", page_icon=":material/image_search:", layout="wide")
+    return render()
+
+
+def select_run(run_id: str) -> None:
+    """Make `run_id` the selected run from the next rerun on (a page may call this after the sidebar drew)."""
+    st.session_state[_REQUESTED_RUN_KEY] = run_id
+
+
+def _keep_across_pages(key: str) -> None:
+    """Streamlit forgets a widget's value when another page starts; restore it from a copy.
+
+    Call before drawing the widget, and give the widget `on_change=_remember, args=(key,)`.
+    """
+    copy = f"_kept_{key}"
+    if copy in st.session_state:
+        st.session_state[key] = st.session_state[copy]
+
+
+def _remember(key: str) -> None:
+    st.session_state[f"_kept_{key}"] = st.session_state[key]
+
+
+def render() -> AppContext:
+    with st.sidebar:
+        for script, label, icon in PAGES:
+            st.page_link(script, label=label, icon=icon)
+        st.divider()
+        dataset, data_error = _data_source()
+        st.divider()
+        found, selected = _run_selector()
+    return AppContext(dataset=dataset, data_error=data_error, run=selected, runs=found)
+
+
+def _data_source() -> tuple[Dataset | None, str | None]:
+    st.subheader("Data")
+    configured = os.environ.get("CIFAR10_DATA", "")
+    if "_kept_data_choice" not in st.session_state:
+        st.session_state["_kept_data_choice"] = LOCAL if configured else DOWNLOAD
+        st.session_state["_kept_data_path"] = configured
+    _keep_across_pages("data_choice")
+    _keep_across_pages("data_path")
+    choice = st.radio("Source", [DOWNLOAD, LOCAL], key="data_choice", label_visibility="collapsed",
+                      on_change=_remember, args=("data_choice",))
+    source = None
+    if choice == LOCAL:
+        source = st.text_input(
+            "Path to a local copy",
+            key="data_path",
+            on_change=_remember,
+            args=("data_path",),
+            placeholder="~/data/cifar-10-python.tar.gz",
+            help="cifar-10-python.tar.gz, its cifar-10-batches-py/ folder, a folder with train/<class>/ and "
+            "test/<class>/ image folders, or a .tar, .tar.gz or .zip of one.",
+        ).strip()
+        if not source:
+            st.info("Enter the path of a local CIFAR-10 copy, or choose the Keras download.")
+            return None, "No local path entered yet."
+        source = os.path.expanduser(source)
+    try:
+        dataset = load_dataset_with_progress(source)
+    except DataError as error:
+        st.error(str(error))
+        return None, str(error)
+    st.caption(
+        f"{len(dataset.x_train):,} train and {len(dataset.x_test):,} test images, "
+        f"{dataset.num_classes} classes: {', '.join(dataset.class_names)}"
+    )
+    for note in dataset.notes:
+        st.caption(f"Note: {note}")
+    return dataset, None
+
+
+def _run_selector() -> tuple[list[runs.Run], runs.Run | None]:
+    st.subheader("Run")
+    found, problems = runs.list_runs()
+    for problem in problems:
+        st.warning(problem)
+    if not found:
+        st.caption("No runs yet: train one on the Train page.")
+        return found, None
+    by_id = {run.run_id: run for run in found}
+    requested = st.session_state.pop(_REQUESTED_RUN_KEY, None)
+    if requested is None and "run" in st.query_params:  # a link like ?run=<id>, honoured once
+        requested = st.query_params["run"]
+        del st.query_params["run"]
+    _keep_across_pages(RUN_KEY)
+    if requested in by_id:
+        st.session_state[RUN_KEY] = requested
+    if st.session_state.get(RUN_KEY) not in by_id:
+        st.session_state[RUN_KEY] = found[0].run_id
+    _remember(RUN_KEY)
+    run_id = st.selectbox("Selected run", list(by_id), key=RUN_KEY, format_func=lambda rid: describe_run(by_id[rid]),
+                          on_change=_remember, args=(RUN_KEY,))
+    return found, by_id[run_id]
+
+
+def describe_run(run: runs.Run) -> str:
+    accuracy = f" · test {run.metrics['test_accuracy']:.1%}" if run.metrics else ""
+    return f"{run.run_id} · {run.state}{accuracy}"

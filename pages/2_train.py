@@ -1,0 +1,116 @@
+import streamlit as st
+
+from cifar_cnn import plots
+from cifar_cnn.jobs import JobBusyError
+from cifar_cnn.models import ARCHITECTURES
+from cifar_cnn.training import OPTIMIZERS, ConfigError, TrainConfig
+from cifar_cnn.ui import format
+from cifar_cnn.ui.resources import job_runner
+from cifar_cnn.ui.sidebar import setup_page, select_run
+
+QUICK_DEMO = {"subset": 2000, "epochs": 3}
+
+context = setup_page("Train")
+st.title("Train")
+dataset = context.dataset
+runner = job_runner()
+
+if dataset is None:
+    st.warning("No dataset loaded: choose a data source in the sidebar to train.")
+else:
+    quick_subset = min(QUICK_DEMO["subset"], len(dataset.x_train))
+    quick = st.toggle(
+        "Quick demo",
+        value=True,
+        key="quick_demo",
+        help=f"Train on {quick_subset:,} random images for {QUICK_DEMO['epochs']} epochs, so the curves move "
+        "within a minute on a laptop. Turn it off to choose every setting.",
+    )
+    left, middle, right = st.columns(3)
+    arch = left.selectbox("Architecture", sorted(ARCHITECTURES), index=sorted(ARCHITECTURES).index("seed_cnn"), key="arch",
+                          help="seed_cnn: the seed notebook's 4-conv, 3-dense network. tiny_cnn: fast, small, less accurate.")
+    if quick:
+        epochs = QUICK_DEMO["epochs"]
+        middle.number_input("Epochs", 1, 200, epochs, disabled=True, help="Set by the quick demo.")
+    else:
+        epochs = middle.number_input("Epochs", 1, 200, 10, key="epochs", help="Passes over all training images.")
+    batch_size = right.select_slider("Batch size", [16, 32, 64, 128, 256], value=64, key="batch_size",
+                                     help="Images per weight update.")
+    left, middle, right = st.columns(3)
+    optimizer = left.selectbox("Optimizer", OPTIMIZERS, key="optimizer", help="adam adapts the step size per weight; sgd uses Nesterov momentum.")
+    learning_rate = middle.number_input("Learning rate", min_value=1e-5, max_value=1.0, value=1e-3, step=1e-4, format="%.5f", key="learning_rate",
+                                        help="Step size. Too high and the loss jumps or becomes NaN; too low and it barely moves.")
+    seed = right.number_input("Random seed", 0, 2**31 - 1, 0, key="seed", help="The same seed gives the same run.")
+    left, middle, right = st.columns(3)
+    if quick:
+        subset = quick_subset
+        left.number_input("Train subset (0 = all images)", 0, len(dataset.x_train), subset, disabled=True, help="Set by the quick demo.")
+    else:
+        subset = left.number_input("Train subset (0 = all images)", 0, len(dataset.x_train), 0, key="subset",
+                                   help="Train on this many random training images.")
+    validation = middle.radio("Validate on", ["test", "holdout"], horizontal=True, key="validation",
+                              format_func={"test": "test set", "holdout": "10% of train"}.get,
+                              help="The seed notebook validates on the test set; a holdout keeps the test set unseen.")
+    augment = right.checkbox("Augment", value=True, key="augment", help="Random crop (4-pixel padding) and horizontal flip, per image.")
+
+    if st.button("Train", type="primary", icon=":material/play_arrow:"):
+        config = TrainConfig(
+            arch=arch, epochs=int(epochs), batch_size=int(batch_size), optimizer=optimizer,
+            learning_rate=float(learning_rate), augment=augment, validation=validation,
+            subset=int(subset) or None, seed=int(seed),
+        )
+        try:
+            runner.start(config, dataset)
+        except JobBusyError:
+            st.warning("A training job is already running (shown below). Stop it or wait for it to finish, then train again.")
+        except ConfigError as error:
+            st.error(f"Cannot train with these settings: {error}")
+
+job = runner.job
+if job is None:
+    st.stop()
+
+running_when_drawn = job.is_running
+
+
+@st.fragment(run_every=1.0 if running_when_drawn else None)
+def live_panel():
+    snapshot = job.live.snapshot()
+    run_name = snapshot.run_dir.name if snapshot.run_dir else "starting"
+    st.subheader(f"Training run {run_name}")
+    if job.is_running:
+        epoch = max(snapshot.epoch, 1)
+        text = (
+            f"Epoch {epoch}/{snapshot.total_epochs or job.config.epochs} · batch {snapshot.batch}/{snapshot.steps_per_epoch or '?'}"
+            f" · {snapshot.images_per_s:,.0f} images/s · {format.duration(snapshot.seconds_left)} left"
+        )
+        st.progress(snapshot.fraction_done, text=text)
+        if snapshot.stop_requested:
+            st.info("Stopping after the current batch, then saving the model and its accuracy...")
+        elif st.button("Stop", icon=":material/stop:"):
+            job.stop()
+            st.info("Stopping after the current batch, then saving the model and its accuracy...")
+    elif running_when_drawn:
+        st.rerun()  # the job just ended: redraw the whole app (sidebar runs, final result)
+
+    left, right = st.columns(2)
+    left.plotly_chart(plots.live_curve_figure(snapshot.batches, snapshot.epochs, snapshot.steps_per_epoch, "loss"), key="live_loss")
+    right.plotly_chart(plots.live_curve_figure(snapshot.batches, snapshot.epochs, snapshot.steps_per_epoch, "accuracy"), key="live_accuracy")
+
+
+live_panel()
+
+if not job.is_running:
+    result = job.result
+    if job.state == "failed":
+        st.error(job.message)
+    else:
+        verb = "stopped" if job.state == "stopped" else "finished"
+        st.success(
+            f"Training {verb}. Train accuracy {format.percent(result.metrics['train_accuracy'])}, "
+            f"test accuracy {format.percent(result.metrics['test_accuracy'])}."
+            + (f" {result.message}" if result.message else "")
+        )
+        if st.button("Open this run on the Runs page", icon=":material/table_chart:"):
+            select_run(result.run_dir.name)
+            st.switch_page("pages/3_runs.py")

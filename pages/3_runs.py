@@ -1,0 +1,82 @@
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from cifar_cnn import plots, runs
+from cifar_cnn.ui import format
+from cifar_cnn.ui.sidebar import setup_page, select_run
+
+context = setup_page("Runs")
+st.title("Runs")
+for problem in st.session_state.pop("delete_problems", []):
+    st.error(problem)
+found = context.runs
+if not found:
+    st.info("No runs yet. Train one on the Train page.")
+    st.stop()
+
+table = pd.DataFrame(
+    {
+        "run": [run.run_id for run in found],
+        "started": [datetime.fromtimestamp(run.status.get("started_at") or 0) for run in found],
+        "architecture": [run.config.get("arch", "?") for run in found],
+        "epochs": [f"{run.epochs_done} of {run.config.get('epochs', '?')}" for run in found],
+        "train accuracy": [(run.metrics or {}).get("train_accuracy") for run in found],
+        "test accuracy": [(run.metrics or {}).get("test_accuracy") for run in found],
+        "status": [run.state for run in found],
+        "duration": [format.duration(run.duration_s) for run in found],
+    }
+)
+st.caption("Select runs (tick the boxes on the left) to compare their curves, open one, or delete them.")
+selection = st.dataframe(
+    table,
+    hide_index=True,
+    on_select="rerun",
+    selection_mode="multi-row",
+    key="runs_table",
+    column_config={
+        "started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        "train accuracy": st.column_config.NumberColumn(format="percent"),
+        "test accuracy": st.column_config.NumberColumn(format="percent"),
+    },
+)
+chosen = [found[row] for row in selection.selection.rows]
+
+compared = chosen or found[:1]
+histories = {run.run_id: run.history for run in compared if len(run.history)}
+if histories:
+    st.subheader("Compare" if chosen else f"Latest run ({compared[0].run_id}); select runs above to compare")
+    left, right = st.columns(2)
+    left.plotly_chart(plots.runs_overlay_figure(histories, "loss", "Training loss"))
+    right.plotly_chart(plots.runs_overlay_figure(histories, "val_accuracy", "Validation accuracy"))
+
+if not chosen:
+    st.stop()
+
+left, right = st.columns(2)
+if len(chosen) == 1 and left.button(f"Select {chosen[0].run_id} in the sidebar", icon=":material/check:"):
+    select_run(chosen[0].run_id)
+    st.rerun()
+
+if right.button(f"Delete {len(chosen)} selected run{'s' if len(chosen) > 1 else ''}", icon=":material/delete:"):
+    st.session_state["delete_pending"] = [run.run_id for run in chosen]
+
+pending = st.session_state.get("delete_pending")
+if pending:
+    st.warning(f"Delete {', '.join(pending)} for good? The model, history and predictions are removed from disk.")
+    yes, no = st.columns(2)
+    if yes.button("Yes, delete", type="primary"):
+        st.session_state.pop("delete_pending")
+        problems = []
+        for run_id in pending:
+            try:
+                runs.delete_run(run_id)
+            except runs.RunError as error:
+                problems.append(str(error))
+        st.session_state["delete_problems"] = problems
+        st.session_state.pop("runs_table", None)
+        st.rerun()
+    if no.button("Cancel"):
+        st.session_state.pop("delete_pending")
+        st.rerun()

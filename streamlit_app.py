@@ -1,0 +1,47 @@
+"""cifar-cnn: the browser dashboard. Run with `streamlit run streamlit_app.py`; this is its Overview page."""
+
+import streamlit as st
+
+from cifar_cnn import plots
+from cifar_cnn.ui import format
+from cifar_cnn.ui.sidebar import setup_page
+
+context = setup_page("Overview")
+st.title("Teach a computer to see: CIFAR-10")
+st.markdown(
+    """
+This app trains a **convolutional neural network** (CNN) to sort small 32×32 photos into
+10 classes, then shows what it learned and where it goes wrong.
+
+1. **Dataset**: look at the pictures and how many there are of each class.
+2. **Train**: pick settings, press **Train** and watch the loss fall and the accuracy rise, live.
+3. **Runs**: compare what different settings did.
+"""
+)
+
+st.subheader("Dataset")
+if context.dataset is None:
+    st.warning("No dataset loaded: choose a data source in the sidebar.")
+else:
+    dataset = context.dataset
+    columns = st.columns(3)
+    columns[0].metric("Training images", f"{len(dataset.x_train):,}")
+    columns[1].metric("Test images", f"{len(dataset.x_test):,}")
+    columns[2].metric("Classes", dataset.num_classes)
+    st.caption(f"From {dataset.source}. Classes: {', '.join(dataset.class_names)}.")
+
+st.subheader("Latest run")
+finished = [run for run in context.runs if run.metrics]
+if not finished:
+    st.info("No finished run yet. Train one on the Train page.")
+else:
+    latest = finished[0]
+    columns = st.columns(3)
+    columns[0].metric("Train accuracy", format.percent(latest.metrics["train_accuracy"]))
+    columns[1].metric("Test accuracy", format.percent(latest.metrics["test_accuracy"]))
+    columns[2].metric("Epochs", f"{latest.epochs_done} of {latest.config.get('epochs', '?')}")
+    st.caption(f"Run {latest.run_id} ({latest.state}, {latest.config.get('arch')}).")
+    if len(latest.history):
+        left, right = st.columns(2)
+        left.plotly_chart(plots.loss_figure(latest.history))
+        right.plotly_chart(plots.accuracy_figure(latest.history))

@@ -1,0 +1,131 @@
+"""The Streamlit pages, run headless with AppTest on a tiny synthetic dataset."""
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from cifar_cnn import runs
+from cifar_cnn.training import TrainConfig, train
+from cifar_cnn.ui.resources import job_runner
+from synthetic_arrays import make_dataset
+from synthetic_data import write_image_folder
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+PAGES = ["streamlit_app.py", "pages/1_dataset.py", "pages/2_train.py", "pages/3_runs.py"]
+
+
+@pytest.fixture
+def artifacts(tmp_path, monkeypatch):
+    """A fresh artifacts folder and a tiny image-folder dataset, with Streamlit's caches emptied."""
+    data = write_image_folder(tmp_path / "data", classes=("cat", "dog", "frog"), n_train=24, n_test=9)
+    monkeypatch.setenv("CIFAR10_DATA", str(data))
+    monkeypatch.setenv("CIFAR_CNN_ARTIFACTS", str(tmp_path / "artifacts"))
+    st.cache_resource.clear()
+    yield tmp_path / "artifacts"
+    job = job_runner().job
+    if job is not None:
+        job.stop()
+        job.wait(timeout=120)
+    st.cache_resource.clear()
+
+
+def open_page(page: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=90)
+    app.run()
+    if page != PAGES[0]:
+        app.switch_page(page).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def texts(app: AppTest) -> str:
+    parts = [element.value for kind in ("markdown", "caption", "info", "warning", "error", "success", "title", "subheader")
+             for element in getattr(app, kind)]
+    return "\n".join(str(part) for part in parts)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_no_runs(artifacts, page):
+    app = open_page(page)
+    assert "Traceback" not in texts(app)
+
+
+def test_every_page_renders_with_runs(artifacts):
+    train(TrainConfig(arch="tiny_cnn", epochs=1), make_dataset(num_classes=3), runs_dir=artifacts / "runs")
+    for page in PAGES:
+        open_page(page)
+    assert "Test accuracy" in [metric.label for metric in open_page(PAGES[0]).metric]
+
+
+def test_dataset_page_shows_balance_grid_and_pager(artifacts):
+    app = open_page("pages/1_dataset.py")
+    assert len(app.get("plotly_chart")) == 1
+    images = app.get("image")
+    assert len(images) == 3 + 1  # one row per class, then the class pager
+    reshuffle = next(button for button in app.button if button.label == "Reshuffle")
+    reshuffle.click().run()
+    assert not app.exception
+
+
+def start_training(app: AppTest, epochs: int) -> None:
+    app.toggle(key="quick_demo").set_value(False).run()
+    app.selectbox(key="arch").set_value("tiny_cnn")
+    app.number_input(key="epochs").set_value(epochs)
+    app.select_slider(key="batch_size").set_value(16)
+    next(button for button in app.button if button.label == "Train").click().run()
+    assert not app.exception, app.exception
+
+
+def test_train_completes_and_the_run_appears_on_runs(artifacts):
+    app = open_page("pages/2_train.py")
+    start_training(app, epochs=2)
+    job = job_runner().job
+    assert job is not None and job.wait(timeout=120)
+    app.run()
+    assert any("Training finished" in message.value for message in app.success), texts(app)
+    app.switch_page("pages/3_runs.py").run()
+    assert app.dataframe, (texts(app), job.run_dir, list(artifacts.rglob("*")))
+    table = app.dataframe[0].value
+    assert list(table["status"]) == ["completed"] and list(table["epochs"]) == ["2 of 2"]
+
+
+def test_stop_leaves_a_run_marked_stopped(artifacts):
+    app = open_page("pages/2_train.py")
+    start_training(app, epochs=200)
+    app.run()
+    stop = next(button for button in app.button if button.label == "Stop")
+    stop.click().run()
+    job = job_runner().job
+    assert job.wait(timeout=120)
+    assert runs.load_run(job.run_dir).state == "stopped"
+    app.run()
+    assert any("Training stopped" in message.value for message in app.success), texts(app)
+
+
+def test_a_second_train_while_one_runs_is_refused(artifacts):
+    app = open_page("pages/2_train.py")
+    start_training(app, epochs=200)
+    first = job_runner().job
+    next(button for button in app.button if button.label == "Train").click().run()
+    assert job_runner().job is first and first.is_running
+    assert any("already running" in warning.value for warning in app.warning)
+
+
+def test_a_bad_data_path_shows_an_error_not_an_exception(artifacts, tmp_path):
+    app = open_page(PAGES[0])
+    app.text_input(key="data_path").set_value(str(tmp_path / "nowhere")).run()
+    assert not app.exception
+    assert any(str(tmp_path / "nowhere") in error.value for error in app.error)
+    app.switch_page("pages/2_train.py").run()
+    assert not app.exception
+    assert any("No dataset loaded" in warning.value for warning in app.warning), (app.text_input(key="data_path").value, app.radio(key="data_choice").value, texts(app))
+
+
+def test_the_data_source_stays_chosen_across_pages(artifacts, tmp_path):
+    app = open_page(PAGES[0])
+    app.text_input(key="data_path").set_value(str(tmp_path / "elsewhere")).run()
+    for page in PAGES[1:]:
+        app.switch_page(page).run()
+        assert app.text_input(key="data_path").value == str(tmp_path / "elsewhere")
