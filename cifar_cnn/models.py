@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
+
 import keras
 from keras import layers
 
@@ -96,3 +98,8 @@ def last_conv_layer_name(model: keras.Model) -> str:
     if not convs:
         raise ValueError(f"Model {model.name!r} has no Conv2D layer.")
     return convs[-1]
+
+
+def predict_probabilities(model: keras.Model, images) -> np.ndarray:
+    """Class probabilities for a few uint8 images (faster than `model.predict` for a handful)."""
+    return keras.ops.convert_to_numpy(model(images, training=False))

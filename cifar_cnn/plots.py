@@ -45,25 +45,24 @@ def confusion_figure(matrix: np.ndarray, class_names: list[str] | tuple[str, ...
     Hover shows true class, predicted class, count and the share of the row.
     Clicking a `go.Heatmap` cell selects nothing in Streamlit (streamlit issue
     8760), so an invisible marker sits on every cell centre: clicking a cell
-    selects its marker, whose `customdata` is (true index, predicted index).
+    selects its marker, whose `customdata` starts with (true index, predicted index).
     """
     names = list(class_names)
     shares = normalize_rows(matrix)
     shown = shares if normalized else matrix
     size = len(names)
     true_index, predicted_index = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
-    hover = np.stack([matrix, shares * 100], axis=-1)
+    hover = "true: %{y}<br>predicted: %{x}<br>count: %{customdata[2]}<br>share of row: %{customdata[3]:.1f}%<extra></extra>"
     figure = go.Figure()
     figure.add_trace(
         go.Heatmap(
             z=shown,
             x=names,
             y=names,
-            customdata=hover,
             colorscale="Blues",
             text=np.vectorize(lambda v: f"{v:.0%}" if normalized else f"{int(v)}")(shown),
             texttemplate="%{text}",
-            hovertemplate="true: %{y}<br>predicted: %{x}<br>count: %{customdata[0]}<br>share of row: %{customdata[1]:.1f}%<extra></extra>",
+            hoverinfo="skip",  # the markers below answer hovers and clicks
             colorbar=dict(title="share" if normalized else "count"),
         )
     )
@@ -71,22 +70,25 @@ def confusion_figure(matrix: np.ndarray, class_names: list[str] | tuple[str, ...
         go.Scatter(
             x=[names[j] for j in predicted_index.ravel()],
             y=[names[i] for i in true_index.ravel()],
-            customdata=np.stack([true_index.ravel(), predicted_index.ravel()], axis=-1),
+            customdata=np.stack([true_index.ravel(), predicted_index.ravel(), matrix.ravel(), shares.ravel() * 100], axis=-1),
             mode="markers",
-            marker=dict(size=28, symbol="square", opacity=0),
-            hoverinfo="skip",
+            marker=dict(size=30, symbol="square", opacity=0),
+            hovertemplate=hover,
             showlegend=False,
             name="cells",
         )
     )
     figure.update_layout(
-        title="Confusion matrix" + (" (share of each true class)" if normalized else ""),
         xaxis_title="predicted class",
         yaxis_title="true class",
-        yaxis_autorange="reversed",
-        margin=dict(t=50, b=40),
+        yaxis=dict(autorange="reversed", scaleanchor="x", constrain="domain"),
+        xaxis=dict(constrain="domain"),
+        margin=dict(t=20, b=40),
         clickmode="event+select",
-        height=120 + 40 * size,
+        # Square cells and a generous hover distance: a click anywhere in a cell picks its own centre.
+        hoverdistance=200,
+        dragmode=False,
+        height=160 + 50 * size,
     )
     return figure
 
@@ -155,4 +157,28 @@ def class_balance_figure(class_names: list[str] | tuple[str, ...], train_counts:
     figure.add_trace(go.Bar(x=list(class_names), y=train_counts, name="train"))
     figure.add_trace(go.Bar(x=list(class_names), y=test_counts, name="test"))
     figure.update_layout(barmode="group", title="Images per class", yaxis_title="images", margin=dict(t=50, b=40))
+    return figure
+
+
+def top_k_figure(probabilities: np.ndarray, class_names: list[str] | tuple[str, ...], true_class: int | None = None, k: int = 5) -> go.Figure:
+    """The k most probable classes as horizontal bars, most probable on top; the true class in green."""
+    order = np.argsort(-probabilities, kind="stable")[:k][::-1]
+    colours = ["#2ca02c" if index == true_class else "#1f77b4" for index in order]
+    figure = go.Figure(
+        go.Bar(
+            x=probabilities[order],
+            y=[class_names[index] for index in order],
+            orientation="h",
+            marker_color=colours,
+            text=[f"{probabilities[index]:.1%}" for index in order],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:.2%}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title=f"Top {k} classes" + (" (true class in green)" if true_class is not None else ""),
+        xaxis=dict(range=[0, 1], tickformat=".0%"),
+        margin=dict(t=40, b=30, l=10, r=10),
+        height=260,
+    )
     return figure

@@ -1,11 +1,14 @@
-"""The app in a real browser: train with live curves, reload mid-training, see the run complete."""
+"""The app in a real browser: live training, the clickable confusion matrix, predictions on an upload."""
 
 import re
 
 import pytest
+from PIL import Image
 
 from browser import browser_page, needs_chromium, streamlit_server
-from synthetic_data import write_image_folder
+from cifar_cnn.data import load_dataset
+from cifar_cnn.training import TrainConfig, train
+from synthetic_data import pattern_image, write_image_folder
 
 pytestmark = needs_chromium
 
@@ -15,6 +18,9 @@ def app_url(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     # Enough images that two epochs of the seed CNN take several seconds: time to reload mid-training.
     data = write_image_folder(root / "data", classes=("cat", "dog", "frog"), n_train=400, n_test=30)
+    # A finished run, so the Evaluate and Predict tests do not depend on the training test.
+    dataset = load_dataset(data, cache_dir=root / "artifacts" / "cache")
+    train(TrainConfig(arch="tiny_cnn", epochs=1), dataset, runs_dir=root / "artifacts" / "runs")
     with streamlit_server(data, root / "artifacts") as url:
         yield url
 
@@ -42,3 +48,30 @@ def test_train_shows_live_curves_survives_a_reload_and_completes(app_url):
         page.get_by_text("Training finished").wait_for(timeout=180_000)
         page.goto(f"{app_url}/runs")
         page.get_by_text("Compare", exact=False).or_(page.get_by_text("Latest run", exact=False)).first.wait_for()
+
+
+def test_clicking_a_confusion_cell_opens_its_images_and_predict_takes_an_upload(app_url, tmp_path):
+    with browser_page() as page:
+        # The newest finished run is selected by default.
+        page.goto(f"{app_url}/evaluate")
+        page.get_by_text("Confusion matrix").first.wait_for()
+        matrix = page.locator(".js-plotly-plot").nth(2)
+        matrix.wait_for()
+        cells = matrix.locator(".scatterlayer .point")
+        assert cells.count() == 9
+        cells.nth(1).scroll_into_view_if_needed()
+        box = cells.nth(1).bounding_box()  # row 0, column 1: true cat, predicted dog
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.get_by_text(re.compile(r"True cat, predicted dog: [\d,]+ images")).wait_for()
+
+        box = cells.nth(0).bounding_box()  # a diagonal cell: correct answers
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.get_by_text(re.compile(r"cat, predicted correctly: [\d,]+ images")).wait_for()
+        assert page.get_by_role("button", name="Inspect").count() > 0
+
+        image = tmp_path / "upload.png"
+        Image.fromarray(pattern_image(2, 0, size=48)).save(image)
+        page.goto(f"{app_url}/predict")
+        page.locator("input[type=file]").set_input_files(str(image))
+        page.get_by_text(re.compile(r"Prediction: (cat|dog|frog)")).wait_for()
+        page.get_by_text("Top 5 classes").first.wait_for()

@@ -21,9 +21,10 @@ def test_confusion_figure_has_clickable_cell_centres():
     heatmap, cells = figure.data
     np.testing.assert_array_equal(heatmap.z, matrix)
     assert len(cells.x) == 4
-    # customdata of each marker = (true index, predicted index) of its cell
-    assert {tuple(pair) for pair in cells.customdata} == {(0, 0), (0, 1), (1, 0), (1, 1)}
-    index = list(map(tuple, cells.customdata)).index((0, 1))
+    # customdata of each marker = (true index, predicted index, count, share %) of its cell
+    assert {tuple(data[:2]) for data in cells.customdata} == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    index = [tuple(data[:2]) for data in cells.customdata].index((0, 1))
+    assert tuple(cells.customdata[index][2:]) == (1, 25)
     assert (cells.y[index], cells.x[index]) == ("cat", "dog")
 
 

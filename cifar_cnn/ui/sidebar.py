@@ -34,6 +34,8 @@ PAGES = [
     ("pages/1_dataset.py", "Dataset", ":material/photo_library:"),
     ("pages/2_train.py", "Train", ":material/model_training:"),
     ("pages/3_runs.py", "Runs", ":material/table_chart:"),
+    ("pages/4_evaluate.py", "Evaluate", ":material/grid_on:"),
+    ("pages/5_predict.py", "Predict", ":material/image_search:"),
 ]
 
 

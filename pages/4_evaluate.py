@@ -1,0 +1,83 @@
+import streamlit as st
+
+from cifar_cnn import evaluation, plots
+from cifar_cnn.ui import cached, format, gallery
+from cifar_cnn.ui.sidebar import setup_page
+
+
+
+context = setup_page("Evaluate")
+st.title("Evaluate")
+run, dataset = context.run, context.dataset
+if run is None:
+    st.info("No run selected. Train one on the Train page, or pick one in the sidebar.")
+    st.stop()
+if not run.has_predictions:
+    st.warning(f"Run {run.run_id} is {run.state} and has no test predictions to evaluate. {run.message}")
+    st.stop()
+
+probabilities, labels, predicted = cached.predictions(run)
+class_names = run.config.get("class_names") or [str(index) for index in range(probabilities.shape[1])]
+problem = gallery.dataset_mismatch(run, dataset, labels)
+if problem:
+    st.warning(problem)
+
+st.caption(f"Run {run.run_id}: {run.config.get('arch')}, {run.epochs_done} epochs, {run.state}.")
+columns = st.columns(3)
+columns[0].metric("Train accuracy", format.percent((run.metrics or {}).get("train_accuracy")))
+columns[1].metric("Test accuracy", format.percent(evaluation.accuracy(probabilities, labels)))
+columns[2].metric("Test images", f"{len(labels):,}")
+if len(run.history):
+    left, right = st.columns(2)
+    left.plotly_chart(plots.loss_figure(run.history))
+    right.plotly_chart(plots.accuracy_figure(run.history))
+
+st.header("Confusion matrix")
+st.caption("Rows are the true classes, columns what the model predicted. Click a cell to see its test images.")
+matrix = cached.confusion(run)
+normalized = st.toggle("Show the share of each true class instead of counts", key="normalized_confusion")
+st.plotly_chart(
+    plots.confusion_figure(matrix, class_names, normalized=normalized),
+    key="confusion_chart",
+    on_select=gallery.select_clicked_cell,
+    selection_mode="points",
+)
+
+cell = st.session_state.get(gallery.CELL_KEY)
+if cell is not None:
+    true_class, predicted_class = cell
+    indices = evaluation.cell_examples(probabilities, labels, true_class, predicted_class)
+    if true_class == predicted_class:
+        st.subheader(f"{class_names[true_class]}, predicted correctly: {len(indices):,} images, most confident first")
+    else:
+        st.subheader(f"True {class_names[true_class]}, predicted {class_names[predicted_class]}: {len(indices):,} images, most confident mistakes first")
+    if st.button("Close", icon=":material/close:"):
+        st.session_state.pop(gallery.CELL_KEY)
+        st.rerun()
+    gallery.paged_gallery(indices, probabilities, labels, class_names, dataset if not problem else None, key="cell")
+
+st.header("Per-class metrics")
+left, right = st.columns([3, 2])
+left.dataframe(
+    evaluation.per_class_metrics(probabilities, labels, class_names),
+    hide_index=True,
+    column_config={name: st.column_config.NumberColumn(format="%.3f") for name in ("precision", "recall", "f1")},
+)
+with right:
+    st.markdown("**Most confused pairs** (click to open the cell)")
+    for pair in evaluation.most_confused_pairs(matrix, count=5):
+        st.button(
+            f"{class_names[pair.true_class]} → {class_names[pair.predicted_class]}: {pair.count}",
+            key=f"pair-{pair.true_class}-{pair.predicted_class}",
+            on_click=gallery.select_cell,
+            args=(pair.true_class, pair.predicted_class),
+        )
+
+st.header("Top losses")
+st.caption("The test images the model got most confidently wrong.")
+gallery.paged_gallery(
+    evaluation.top_losses(probabilities, labels, count=48), probabilities, labels, class_names,
+    dataset if not problem else None, key="losses",
+)
+
+gallery.show_requested_detail(run, probabilities, labels, class_names, dataset if not problem else None)

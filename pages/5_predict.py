@@ -1,0 +1,57 @@
+import numpy as np
+import streamlit as st
+
+from cifar_cnn import runs
+from cifar_cnn.models import predict_probabilities
+from cifar_cnn.uploads import ACCEPTED_SUFFIXES, ImageInputError, prepare_image
+from cifar_cnn.ui import cached
+from cifar_cnn.ui.explain import show_explanation
+from cifar_cnn.ui.sidebar import setup_page
+
+context = setup_page("Predict")
+st.title("Predict")
+run, dataset = context.run, context.dataset
+if run is None:
+    st.info("No run selected. Train one on the Train page, or pick one in the sidebar.")
+    st.stop()
+if not run.has_model:
+    st.warning(f"Run {run.run_id} is {run.state} and has no saved model. Pick another run in the sidebar.")
+    st.stop()
+try:
+    model = cached.model(run)
+except runs.RunError as error:
+    st.error(str(error))
+    st.stop()
+class_names = run.config.get("class_names") or [str(index) for index in range(model.output_shape[-1])]
+st.caption(f"Run {run.run_id} ({run.config.get('arch')}) knows these classes: {', '.join(class_names)}.")
+
+source = st.radio("Image", ["Upload an image", "A random test image"], horizontal=True, key="predict_source")
+image, true_class = None, None
+if source == "Upload an image":
+    upload = st.file_uploader("PNG, JPEG, GIF, BMP or WebP; it is resized to 32x32", type=list(ACCEPTED_SUFFIXES), key="upload")
+    if upload is not None:
+        try:
+            prepared = prepare_image(upload.getvalue(), upload.name)
+        except ImageInputError as error:
+            st.error(str(error))
+        else:
+            image = prepared.model_input
+            left, right = st.columns([2, 1])
+            left.image(prepared.original, caption=f"{upload.name} as uploaded ({prepared.original_size[0]}x{prepared.original_size[1]})")
+            with right:
+                for note in prepared.notes:
+                    st.info(note)
+elif dataset is None or list(dataset.class_names) != list(class_names):
+    st.warning("Random test images need the run's dataset: choose its data source in the sidebar.")
+else:
+    if st.button("Pick another", icon=":material/shuffle:") or "predict_index" not in st.session_state:
+        st.session_state["predict_index"] = int(np.random.default_rng().integers(len(dataset.x_test)))
+    index = st.session_state["predict_index"]
+    image, true_class = dataset.x_test[index], int(dataset.y_test[index])
+    st.caption(f"Test image #{index}, true class: {class_names[true_class]}")
+
+if image is not None:
+    probabilities = predict_probabilities(model, image[np.newaxis])[0]
+    best = int(np.argmax(probabilities))
+    st.subheader(f"Prediction: {class_names[best]} ({probabilities[best]:.1%})")
+    show_explanation(run, image, probabilities, class_names, true_class)

@@ -1,0 +1,154 @@
+"""The Evaluate and Predict pages, headless with AppTest, on a tiny trained run."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from cifar_cnn import runs
+from cifar_cnn.data import load_dataset
+from cifar_cnn.training import TrainConfig, train
+from cifar_cnn.ui.gallery import CELL_KEY
+from synthetic_data import pattern_image, write_image_folder
+from test_uploads import png_claiming_size
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+EVALUATE, PREDICT = "pages/4_evaluate.py", "pages/5_predict.py"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A dataset folder and an artifacts folder holding one finished run trained on it."""
+    root = tmp_path_factory.mktemp("evaluate")
+    data = write_image_folder(root / "data", classes=("cat", "dog", "frog"), n_train=20, n_test=8)
+    artifacts = root / "artifacts"
+    dataset = load_dataset(data, cache_dir=artifacts / "cache")
+    result = train(TrainConfig(arch="tiny_cnn", epochs=1, batch_size=16), dataset, runs_dir=artifacts / "runs")
+    return data, artifacts, result.run_dir
+
+
+@pytest.fixture
+def app_env(trained, monkeypatch):
+    data, artifacts, run_dir = trained
+    monkeypatch.setenv("CIFAR10_DATA", str(data))
+    monkeypatch.setenv("CIFAR_CNN_ARTIFACTS", str(artifacts))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield run_dir
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def open_page(page: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=90)
+    app.run()
+    app.switch_page(page).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_evaluate_shows_accuracy_charts_matrix_metrics_and_top_losses(app_env):
+    app = open_page(EVALUATE)
+    assert {metric.label for metric in app.metric} >= {"Train accuracy", "Test accuracy"}
+    assert len(app.get("plotly_chart")) == 3  # loss, accuracy, confusion matrix
+    headers = [header.value for header in app.header]
+    assert headers == ["Confusion matrix", "Per-class metrics", "Top losses"]
+    table = app.dataframe[0].value
+    assert list(table["class"]) == ["cat", "dog", "frog"] and int(table["support"].sum()) == 24
+
+
+def test_selecting_a_cell_shows_its_images(app_env):
+    probabilities, labels = runs.load_predictions(runs.load_run(app_env))
+    predicted = probabilities.argmax(axis=1)
+    true_class, predicted_class = int(labels[0]), int(predicted[0])
+    app = open_page(EVALUATE)
+    app.session_state[CELL_KEY] = (true_class, predicted_class)
+    app.run()
+    assert not app.exception
+    expected = int(((labels == true_class) & (predicted == predicted_class)).sum())
+    subheaders = " ".join(subheader.value for subheader in app.subheader)
+    assert f"{expected:,} images" in subheaders
+    inspect_buttons = [button for button in app.button if button.label == "Inspect"]
+    assert len(inspect_buttons) >= expected
+
+
+def test_an_off_diagonal_cell_says_which_mistake(app_env):
+    app = open_page(EVALUATE)
+    app.session_state[CELL_KEY] = (0, 2)
+    app.run()
+    assert any("True cat, predicted frog" in subheader.value for subheader in app.subheader)
+
+
+def test_a_confused_pair_button_opens_its_cell(app_env, trained, tmp_path, monkeypatch):
+    # A run whose every cat is called a dog: the top confused pair is known.
+    monkeypatch.setenv("CIFAR_CNN_ARTIFACTS", str(tmp_path))
+    labels = load_dataset(trained[0], cache_dir=tmp_path / "cache").y_test
+    probabilities = np.eye(3)[np.where(labels == 0, 1, labels)] * 0.8 + 0.2 / 3
+    run_dir = runs.create_run({"arch": "tiny_cnn", "epochs": 1, "class_names": ["cat", "dog", "frog"]}, tmp_path / "runs")
+    runs.write_predictions(run_dir, probabilities, labels)
+    runs.update_status(run_dir, "completed")
+    app = open_page(EVALUATE)
+    pair = next(button for button in app.button if button.key and button.key.startswith("pair-"))
+    assert pair.label == "cat → dog: 8"
+    pair.click().run()
+    assert app.session_state[CELL_KEY] == (0, 1)
+    assert any("True cat, predicted dog: 8 images" in subheader.value for subheader in app.subheader)
+
+
+def test_inspect_opens_the_top5_and_gradcam(app_env):
+    app = open_page(EVALUATE)
+    next(button for button in app.button if button.label == "Inspect").click().run()
+    assert not app.exception
+    assert any("Grad-CAM uses the last convolutional layer" in caption.value for caption in app.caption)
+    assert any("Top 5 classes" in chart.proto.spec for chart in app.get("plotly_chart"))
+
+
+def test_evaluate_without_predictions_says_why(app_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("CIFAR_CNN_ARTIFACTS", str(tmp_path))
+    failed = runs.create_run({"arch": "tiny_cnn", "epochs": 1}, tmp_path / "runs")
+    runs.update_status(failed, "failed", "The loss became nan.")
+    app = open_page(EVALUATE)
+    assert any("has no test predictions" in warning.value for warning in app.warning)
+
+
+def test_predict_a_random_test_image(app_env):
+    app = open_page(PREDICT)
+    app.radio(key="predict_source").set_value("A random test image").run()
+    assert not app.exception
+    assert any(subheader.value.startswith("Prediction:") for subheader in app.subheader)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_predict_an_uploaded_image(app_env):
+    app = open_page(PREDICT)
+    app.file_uploader(key="upload").upload("dog.png", png_bytes(Image.fromarray(pattern_image(1, 3, size=64))), "image/png").run()
+    assert not app.exception
+    assert any(subheader.value.startswith("Prediction:") for subheader in app.subheader)
+    assert any("Resized from 64x64" in info.value for info in app.info)
+
+
+@pytest.mark.parametrize(
+    "name, content, words",
+    [
+        ("empty.png", b"", "empty"),
+        ("fake.png", b"this is text", "not an image"),
+        ("cut.png", png_bytes(Image.effect_noise((64, 64), 50).convert("RGB"))[:300], "truncated or damaged"),
+        ("bomb.png", png_claiming_size(100_000, 100_000), "decompression bomb"),
+    ],
+)
+def test_bad_uploads_get_a_message_and_the_app_keeps_working(app_env, name, content, words):
+    app = open_page(PREDICT)
+    app.file_uploader(key="upload").upload(name, content, "image/png").run()
+    assert not app.exception
+    assert any(words in error.value for error in app.error), [error.value for error in app.error]
+    app.file_uploader(key="upload").upload("ok.png", png_bytes(Image.fromarray(pattern_image(0, 0))), "image/png").run()
+    assert any(subheader.value.startswith("Prediction:") for subheader in app.subheader)
