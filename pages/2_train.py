@@ -111,6 +111,6 @@ if not job.is_running:
             f"test accuracy {format.percent(result.metrics['test_accuracy'])}."
             + (f" {result.message}" if result.message else "")
         )
-        if st.button("Open this run on the Runs page", icon=":material/table_chart:"):
+        if st.button("Open this run in Evaluate", icon=":material/grid_on:"):
             select_run(result.run_dir.name)
-            st.switch_page("pages/3_runs.py")
+            st.switch_page("pages/4_evaluate.py")

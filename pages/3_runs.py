@@ -55,9 +55,9 @@ if not chosen:
     st.stop()
 
 left, right = st.columns(2)
-if len(chosen) == 1 and left.button(f"Select {chosen[0].run_id} in the sidebar", icon=":material/check:"):
+if len(chosen) == 1 and left.button(f"Open {chosen[0].run_id} in Evaluate", icon=":material/grid_on:"):
     select_run(chosen[0].run_id)
-    st.rerun()
+    st.switch_page("pages/4_evaluate.py")
 
 if right.button(f"Delete {len(chosen)} selected run{'s' if len(chosen) > 1 else ''}", icon=":material/delete:"):
     st.session_state["delete_pending"] = [run.run_id for run in chosen]

@@ -91,6 +91,17 @@ def test_train_completes_and_the_run_appears_on_runs(artifacts):
     assert list(table["status"]) == ["completed"] and list(table["epochs"]) == ["2 of 2"]
 
 
+def test_a_finished_training_opens_in_evaluate(artifacts):
+    app = open_page("pages/2_train.py")
+    start_training(app, epochs=1)
+    assert job_runner().job.wait(timeout=120)
+    app.run()
+    next(button for button in app.button if button.label == "Open this run in Evaluate").click().run()
+    assert not app.exception
+    assert [title.value for title in app.title] == ["Evaluate"]
+    assert any(job_runner().job.run_dir.name in caption.value for caption in app.caption)
+
+
 def test_stop_leaves_a_run_marked_stopped(artifacts):
     app = open_page("pages/2_train.py")
     start_training(app, epochs=200)
