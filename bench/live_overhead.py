@@ -7,8 +7,10 @@ Trains the seed CNN twice on the same images with the same pipeline:
   second thread does what the app's Train page does every second: take a
   snapshot and build both live Plotly figures.
 
-Prints training images/s of each (epochs after the first, validation
-excluded) and their ratio; the last line is a JSON object.
+The two alternate for several rounds, since a shared machine's speed drifts;
+prints training images/s of each (epochs after the first, validation
+excluded), their medians and the ratio of medians; the last line is a JSON
+object.
 
     python bench/live_overhead.py --data ../shared/data/cifar10-jpeg.tar.gz
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import threading
@@ -97,17 +100,23 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="local CIFAR-10 copy (see README)")
     parser.add_argument("--subset", type=int, default=10_000, help="training images per epoch (default 10000)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per measurement, the first not counted (default 3)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of both (default 3)")
     args = parser.parse_args()
 
     dataset = load_dataset(args.data)
     config = TrainConfig(arch="seed_cnn", epochs=args.epochs, subset=args.subset, batch_size=64, augment=True)
+    plain_runs, live_runs = [], []
     with tempfile.TemporaryDirectory() as runs_dir:
-        plain = plain_fit(config, dataset)
-        print(f"plain model.fit:          {plain:8.0f} images/s")
-        live, redraws = live_train(config, dataset, Path(runs_dir))
-        print(f"train() + live polling:   {live:8.0f} images/s ({redraws} redraws)")
-    print(f"ratio: {live / plain:.3f}")
-    print(json.dumps({"plain_images_per_s": round(plain, 1), "live_images_per_s": round(live, 1), "ratio": round(live / plain, 4)}))
+        for round_number in range(1, args.rounds + 1):
+            plain_runs.append(plain_fit(config, dataset))
+            live, redraws = live_train(config, dataset, Path(runs_dir))
+            live_runs.append(live)
+            print(f"round {round_number}: plain model.fit {plain_runs[-1]:6.0f} images/s, "
+                  f"train() + live polling {live:6.0f} images/s ({redraws} redraws)", flush=True)
+    plain, live = statistics.median(plain_runs), statistics.median(live_runs)
+    print(f"median: plain {plain:.0f} images/s, live {live:.0f} images/s, ratio {live / plain:.3f}")
+    print(json.dumps({"plain_images_per_s": round(plain, 1), "live_images_per_s": round(live, 1), "ratio": round(live / plain, 4),
+                      "rounds": args.rounds}))
 
 
 if __name__ == "__main__":

@@ -64,11 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--validation", default="test", help="'test' (as the seed notebook) or 'holdout' (10%% of train)")
     train.add_argument("--subset", type=_positive_int, help="train on this many random training images (quick demos)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    train.add_argument("--strategy", default="default",
+                       help="'default' (one device) or 'mirrored' (tf.distribute.MirroredStrategy over all local GPUs)")
 
     evaluate = commands.add_parser("evaluate", help="accuracy, per-class metrics and confusion matrix of a run")
     evaluate.add_argument("run", help="run id (see `runs`) or run folder")
     evaluate.add_argument("--artifacts", type=Path, help=artifacts_help)
     evaluate.add_argument("--html", type=Path, help="also write the loss, accuracy and confusion charts to this HTML file")
+    evaluate.add_argument("--tta", action="store_true",
+                          help="also measure flip test-time augmentation (average of each image and its mirror); needs the run's data")
+    evaluate.add_argument("--data", help="the run's dataset, for --tta (default: $CIFAR10_DATA, else Keras' download)")
 
     listing = commands.add_parser("runs", help="list runs")
     listing.add_argument("--artifacts", type=Path, help=artifacts_help)
@@ -105,6 +110,7 @@ def _train(args) -> int:
     config = TrainConfig(
         arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
         learning_rate=args.lr, augment=args.augment, validation=args.validation, subset=args.subset, seed=args.seed,
+        strategy=args.strategy,
     )
     try:
         config.check_settings()
@@ -174,6 +180,8 @@ def _evaluate(args) -> int:
     matrix = evaluation.confusion(probabilities, labels)
     print("\nConfusion matrix (rows: true class, columns: predicted class):")
     print(pd.DataFrame(matrix, index=names, columns=[name[:6] for name in names]).to_string())
+    if args.tta:
+        _report_flip_tta(run, labels, args)
     if args.html:
         figures = [plots.loss_figure(run.history), plots.accuracy_figure(run.history), plots.confusion_figure(matrix, names)]
         try:
@@ -182,6 +190,23 @@ def _evaluate(args) -> int:
             raise UsageError(f"Cannot write {args.html}: {error.strerror}. Choose a writable path for --html.") from None
         print(f"\nCharts written to {args.html}")
     return 0
+
+
+def _report_flip_tta(run, labels, args) -> None:
+    from cifar_cnn import evaluation, inference, runs
+    from cifar_cnn.data import load_dataset
+
+    try:
+        dataset = load_dataset(args.data, cache_dir=_artifacts(args) / "cache")
+        model = runs.load_model(run)
+    except _library_errors() as error:
+        raise UsageError(str(error)) from None
+    if not (len(dataset.y_test) == len(labels) and (dataset.y_test == labels).all()):
+        raise UsageError(f"{dataset.source} is not the dataset run {run.run_id} was tested on ({run.config.get('dataset')}); "
+                         "pass that one with --data.")
+    plain = evaluation.accuracy(inference.predict(model, dataset.x_test), labels)
+    flipped = evaluation.accuracy(inference.predict(model, dataset.x_test, flip_tta=True), labels)
+    print(f"\nFlip test-time augmentation: test accuracy {flipped:.2%}, against {plain:.2%} without ({(flipped - plain) * 100:+.2f} points)")
 
 
 def _runs(args) -> int:

@@ -102,11 +102,10 @@ def write_html(figures: list[go.Figure], path: Path, title: str = "cifar-cnn") -
 
 def smooth(values: list[float] | np.ndarray, weight: float = 0.9) -> np.ndarray:
     """Exponential moving average, debiased at the start (as TensorBoard smooths)."""
-    smoothed, average = [], 0.0
-    for count, value in enumerate(values, start=1):
-        average = weight * average + (1 - weight) * value
-        smoothed.append(average / (1 - weight**count))
-    return np.array(smoothed)
+    return pd.Series(values, dtype=float).ewm(alpha=1 - weight, adjust=True).mean().to_numpy()
+
+
+MAX_POINTS_PER_CURVE = 1500  # enough for the eye; keeps a 200-epoch chart light to redraw every second
 
 
 def live_curve_figure(batches: list[dict] | tuple, epochs: list[dict] | tuple, steps_per_epoch: int, metric: str = "loss") -> go.Figure:
@@ -116,10 +115,13 @@ def live_curve_figure(batches: list[dict] | tuple, epochs: list[dict] | tuple, s
     """
     figure = go.Figure()
     if batches:
-        x = [(row["epoch"] - 1) + row["batch"] / max(steps_per_epoch, 1) for row in batches]
-        values = [row[metric] for row in batches]
-        figure.add_trace(go.Scatter(x=x, y=values, mode="lines", name="train, per batch", line=dict(width=1, color="rgba(31,119,180,0.25)")))
-        figure.add_trace(go.Scatter(x=x, y=smooth(values), mode="lines", name="train, smoothed", line=dict(color="rgb(31,119,180)")))
+        x = np.array([(row["epoch"] - 1) + row["batch"] / max(steps_per_epoch, 1) for row in batches])
+        values = np.array([row[metric] for row in batches], dtype=float)
+        smoothed = smooth(values)
+        keep = slice(None, None, -(-len(x) // MAX_POINTS_PER_CURVE))
+        figure.add_trace(go.Scatter(x=x[keep], y=values[keep], mode="lines", name="train, per batch",
+                                    line=dict(width=1, color="rgba(31,119,180,0.25)")))
+        figure.add_trace(go.Scatter(x=x[keep], y=smoothed[keep], mode="lines", name="train, smoothed", line=dict(color="rgb(31,119,180)")))
     if epochs:
         x = [row["epoch"] for row in epochs]
         figure.add_trace(go.Scatter(x=x, y=[row[metric] for row in epochs], mode="markers", name="train, per epoch",

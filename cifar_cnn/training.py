@@ -19,13 +19,14 @@ from typing import Any
 import keras
 import numpy as np
 
-from cifar_cnn import pipeline, runs
+from cifar_cnn import inference, pipeline, runs
 from cifar_cnn.data import Dataset
 from cifar_cnn.live import LiveHistory, LiveMetrics
 from cifar_cnn.models import ARCHITECTURES, build_model
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 VALIDATION_CHOICES = ("test", "holdout")
+STRATEGIES = ("default", "mirrored")
 
 
 class ConfigError(ValueError):
@@ -50,6 +51,9 @@ class TrainConfig:
             None uses them all.
         seed: seeds weights, shuffling and augmentation. The same seed gives
             the same first-epoch loss.
+        strategy: "default" trains on one device; "mirrored" copies the model
+            onto every local GPU (`tf.distribute.MirroredStrategy`) and splits
+            each batch between them; without GPUs, onto every logical CPU device.
     """
 
     arch: str = "seed_cnn"
@@ -62,6 +66,7 @@ class TrainConfig:
     holdout_fraction: float = 0.1
     subset: int | None = None
     seed: int = 0
+    strategy: str = "default"
 
     def check(self, dataset: Dataset) -> None:
         """Raise ConfigError if these settings cannot train on `dataset`."""
@@ -84,6 +89,8 @@ class TrainConfig:
             raise ConfigError(f"Validation must be 'test' or 'holdout', not {self.validation!r}.")
         if self.validation == "holdout" and not 0 < self.holdout_fraction < 1:
             raise ConfigError(f"The holdout fraction must lie between 0 and 1, not {self.holdout_fraction!r}.")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"Unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}.")
         if self.subset is not None and (not isinstance(self.subset, int) or self.subset < 1):
             raise ConfigError(f"The train subset must be a whole number of images of at least 1, not {self.subset!r}.")
 
@@ -143,7 +150,7 @@ def split_training_data(config: TrainConfig, dataset: Dataset):
 
 def score(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, float, float]:
     """Class probabilities, mean cross-entropy and accuracy of `model` on these images."""
-    probabilities = model.predict(pipeline.evaluation_dataset(images, batch_size=batch_size), verbose=0)
+    probabilities = inference.predict(model, images, batch_size)
     true_probability = probabilities[np.arange(len(labels)), labels]
     loss = float(np.mean(-np.log(np.clip(true_probability, 1e-7, 1.0))))
     accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels))
@@ -205,9 +212,23 @@ def train(
         return TrainResult(run_dir, "failed", message)
 
 
+def make_strategy(name: str):
+    """The tf.distribute strategy for `TrainConfig.strategy`."""
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy([device.name for device in devices])
+
+
 def _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, verbose, callbacks) -> TrainResult:
-    model = build_model(config.arch, dataset.num_classes)
-    model.compile(optimizer=make_optimizer(config), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    strategy = make_strategy(config.strategy)
+    with strategy.scope():
+        model = build_model(config.arch, dataset.num_classes)
+        model.compile(optimizer=make_optimizer(config), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if config.batch_size < strategy.num_replicas_in_sync:
+        raise ConfigError(f"A batch of {config.batch_size} cannot be split over {strategy.num_replicas_in_sync} devices; use a larger batch size.")
     live_metrics = LiveMetrics(live, config.epochs, len(x_train), config.batch_size)
     model.fit(
         pipeline.training_dataset(x_train, y_train, config.batch_size, augment=config.augment, seed=config.seed),

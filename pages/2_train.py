@@ -3,7 +3,7 @@ import streamlit as st
 from cifar_cnn import plots
 from cifar_cnn.jobs import JobBusyError
 from cifar_cnn.models import ARCHITECTURES
-from cifar_cnn.training import OPTIMIZERS, ConfigError, TrainConfig
+from cifar_cnn.training import OPTIMIZERS, STRATEGIES, ConfigError, TrainConfig
 from cifar_cnn.ui import format
 from cifar_cnn.ui.resources import job_runner
 from cifar_cnn.ui.sidebar import setup_page, select_run
@@ -52,12 +52,16 @@ else:
                               format_func={"test": "test set", "holdout": "10% of train"}.get,
                               help="The seed notebook validates on the test set; a holdout keeps the test set unseen.")
     augment = right.checkbox("Augment", value=True, key="augment", help="Random crop (4-pixel padding) and horizontal flip, per image.")
+    with st.expander("Devices"):
+        strategy = st.radio("Train on", STRATEGIES, key="strategy", horizontal=True,
+                            format_func={"default": "one device", "mirrored": "all local GPUs (MirroredStrategy)"}.get,
+                            help="Several GPUs each take part of every batch. Without GPUs this makes no difference.")
 
     if st.button("Train", type="primary", icon=":material/play_arrow:"):
         config = TrainConfig(
             arch=arch, epochs=int(epochs), batch_size=int(batch_size), optimizer=optimizer,
             learning_rate=float(learning_rate), augment=augment, validation=validation,
-            subset=int(subset) or None, seed=int(seed),
+            subset=int(subset) or None, seed=int(seed), strategy=strategy,
         )
         try:
             runner.start(config, dataset)

@@ -28,25 +28,26 @@ table = pd.DataFrame(
         "duration": [format.duration(run.duration_s) for run in found],
     }
 )
-st.caption("Select runs (tick the boxes on the left) to compare their curves, open one, or delete them.")
-selection = st.dataframe(
+st.dataframe(
     table,
     hide_index=True,
-    on_select="rerun",
-    selection_mode="multi-row",
-    key="runs_table",
     column_config={
         "started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
         "train accuracy": st.column_config.NumberColumn(format="percent"),
         "test accuracy": st.column_config.NumberColumn(format="percent"),
     },
 )
-chosen = [found[row] for row in selection.selection.rows]
+by_id = {run.run_id: run for run in found}
+if "chosen_runs" in st.session_state:  # forget runs deleted since the last rerun
+    st.session_state["chosen_runs"] = [run_id for run_id in st.session_state["chosen_runs"] if run_id in by_id]
+chosen_ids = st.multiselect("Runs to compare, open or delete", list(by_id), key="chosen_runs",
+                            placeholder="Choose runs; the latest is shown until you do")
+chosen = [by_id[run_id] for run_id in chosen_ids]
 
 compared = chosen or found[:1]
 histories = {run.run_id: run.history for run in compared if len(run.history)}
 if histories:
-    st.subheader("Compare" if chosen else f"Latest run ({compared[0].run_id}); select runs above to compare")
+    st.subheader("Compare" if chosen else f"Latest run ({compared[0].run_id}); choose runs above to compare")
     left, right = st.columns(2)
     left.plotly_chart(plots.runs_overlay_figure(histories, "loss", "Training loss"))
     right.plotly_chart(plots.runs_overlay_figure(histories, "val_accuracy", "Validation accuracy"))
@@ -59,7 +60,7 @@ if len(chosen) == 1 and left.button(f"Open {chosen[0].run_id} in Evaluate", icon
     select_run(chosen[0].run_id)
     st.switch_page("pages/4_evaluate.py")
 
-if right.button(f"Delete {len(chosen)} selected run{'s' if len(chosen) > 1 else ''}", icon=":material/delete:"):
+if right.button(f"Delete {len(chosen)} run{'s' if len(chosen) > 1 else ''}", icon=":material/delete:"):
     st.session_state["delete_pending"] = [run.run_id for run in chosen]
 
 pending = st.session_state.get("delete_pending")
@@ -75,7 +76,6 @@ if pending:
             except runs.RunError as error:
                 problems.append(str(error))
         st.session_state["delete_problems"] = problems
-        st.session_state.pop("runs_table", None)
         st.rerun()
     if no.button("Cancel"):
         st.session_state.pop("delete_pending")

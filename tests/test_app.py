@@ -140,3 +140,47 @@ def test_the_data_source_stays_chosen_across_pages(artifacts, tmp_path):
     for page in PAGES[1:]:
         app.switch_page(page).run()
         assert app.text_input(key="data_path").value == str(tmp_path / "elsewhere")
+
+
+def test_reruns_do_not_clear_the_keras_session_under_a_running_training(monkeypatch):
+    """Streamlit clears Keras' session after every rerun; the Train page reruns each second while a thread trains."""
+    import keras
+    from streamlit.runtime.scriptrunner import script_runner
+
+    import cifar_cnn.ui  # noqa: F401  (importing the app's glue applies the fix)
+
+    cleared = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *args, **kwargs: cleared.append(True))
+    script_runner._clean_problem_modules()
+    assert cleared == []
+
+
+def two_runs(artifacts):
+    dataset = make_dataset(num_classes=3)
+    return [train(TrainConfig(arch="tiny_cnn", epochs=epochs), dataset, runs_dir=artifacts / "runs").run_dir.name for epochs in (1, 2)]
+
+
+def test_runs_page_compares_chosen_runs(artifacts):
+    first, second = two_runs(artifacts)
+    app = open_page("pages/3_runs.py")
+    assert list(app.dataframe[0].value["run"]) == [second, first]
+    app.multiselect(key="chosen_runs").set_value([first, second]).run()
+    loss_chart = app.get("plotly_chart")[0].proto.spec
+    assert first in loss_chart and second in loss_chart
+
+
+def test_deleting_a_run_asks_first_and_can_be_cancelled(artifacts):
+    first, second = two_runs(artifacts)
+    app = open_page("pages/3_runs.py")
+    app.multiselect(key="chosen_runs").set_value([first]).run()
+    next(button for button in app.button if button.label == "Delete 1 run").click().run()
+    assert any("for good" in warning.value for warning in app.warning)
+    next(button for button in app.button if button.label == "Cancel").click().run()
+    assert (artifacts / "runs" / first).exists()
+
+    next(button for button in app.button if button.label == "Delete 1 run").click().run()
+    next(button for button in app.button if button.label == "Yes, delete").click().run()
+    assert not app.exception
+    assert not (artifacts / "runs" / first).exists() and (artifacts / "runs" / second).exists()
+    assert list(app.dataframe[0].value["run"]) == [second]
+    assert app.multiselect(key="chosen_runs").value == []

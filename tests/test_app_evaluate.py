@@ -143,6 +143,7 @@ def test_predict_an_uploaded_image(app_env):
         ("fake.png", b"this is text", "not an image"),
         ("cut.png", png_bytes(Image.effect_noise((64, 64), 50).convert("RGB"))[:300], "truncated or damaged"),
         ("bomb.png", png_claiming_size(100_000, 100_000), "decompression bomb"),
+        ("huge.bmp", b"BM" + b"\0" * (10 * 1024 * 1024), "limit is 10 MB"),
     ],
 )
 def test_bad_uploads_get_a_message_and_the_app_keeps_working(app_env, name, content, words):

@@ -103,3 +103,19 @@ def test_bad_input_through_the_real_entry_point(tmp_path):
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert [line for line in done.stderr.splitlines() if line.startswith("error:")]
+
+
+def test_evaluate_reports_what_flip_tta_gains(trained, image_folder, capsys):
+    artifacts, _ = trained
+    run_id = next((artifacts / "runs").iterdir()).name
+    assert main(["evaluate", run_id, "--artifacts", str(artifacts), "--tta", "--data", str(image_folder)]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Flip test-time augmentation"))
+    assert "without" in line and "points" in line
+
+
+def test_flip_tta_refuses_another_dataset(trained, tmp_path, capsys):
+    artifacts, _ = trained
+    run_id = next((artifacts / "runs").iterdir()).name
+    other = write_image_folder(tmp_path / "other", classes=("cat", "dog", "frog"), n_train=5, n_test=2)
+    assert main(["evaluate", run_id, "--artifacts", str(artifacts), "--tta", "--data", str(other)]) == 2
+    assert "is not the dataset" in capsys.readouterr().err

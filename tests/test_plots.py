@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import pandas as pd
 
 from cifar_cnn import plots
@@ -39,3 +40,18 @@ def test_write_html_is_self_contained(tmp_path):
     text = path.read_text()
     assert text.count("Plotly.newPlot") == 2
     assert "run &lt;1&gt;" in text
+
+
+def test_smoothing_is_a_debiased_moving_average():
+    np.testing.assert_allclose(plots.smooth([1.0, 1.0, 1.0]), [1.0, 1.0, 1.0])
+    smoothed = plots.smooth([0.0, 10.0], weight=0.5)
+    assert smoothed[0] == 0.0 and smoothed[1] == pytest.approx(10 * 0.5 / 0.75)
+
+
+def test_live_curves_stay_light_for_long_trainings():
+    batches = [{"epoch": 1 + step // 100, "batch": 1 + step % 100, "loss": 1.0, "accuracy": 0.5} for step in range(20_000)]
+    epochs = [{"epoch": e, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4} for e in range(1, 201)]
+    figure = plots.live_curve_figure(batches, epochs, steps_per_epoch=100, metric="loss")
+    assert all(len(trace.x) <= plots.MAX_POINTS_PER_CURVE for trace in figure.data)
+    assert [trace.name for trace in figure.data] == ["train, per batch", "train, smoothed", "train, per epoch", "validation"]
+    assert figure.data[0].x[0] == pytest.approx(0.01) and figure.data[3].x[-1] == 200
