@@ -1,22 +1,17 @@
 import streamlit as st
 
-from cifar_cnn import evaluation, plots
+from cifar_cnn import evaluation, plots, runs
 from cifar_cnn.ui import cached, format, gallery
-from cifar_cnn.ui.sidebar import setup_page
-
-
+from cifar_cnn.ui.sidebar import require_run, setup_page
 
 context = setup_page("Evaluate")
 st.title("Evaluate")
-run, dataset = context.run, context.dataset
-if run is None:
-    st.info("No run selected. Train one on the Train page, or pick one in the sidebar.")
+run, dataset = require_run(context, needs="predictions"), context.dataset
+try:
+    probabilities, labels, predicted = cached.predictions(run)
+except runs.RunError as error:
+    st.error(str(error))
     st.stop()
-if not run.has_predictions:
-    st.warning(f"Run {run.run_id} is {run.state} and has no test predictions to evaluate. {run.message}")
-    st.stop()
-
-probabilities, labels, predicted = cached.predictions(run)
 class_names = run.config.get("class_names") or [str(index) for index in range(probabilities.shape[1])]
 problem = gallery.dataset_mismatch(run, dataset, labels)
 if problem:

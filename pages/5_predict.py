@@ -6,17 +6,11 @@ from cifar_cnn.models import predict_probabilities
 from cifar_cnn.uploads import ACCEPTED_SUFFIXES, ImageInputError, prepare_image
 from cifar_cnn.ui import cached
 from cifar_cnn.ui.explain import show_explanation
-from cifar_cnn.ui.sidebar import setup_page
+from cifar_cnn.ui.sidebar import require_run, setup_page
 
 context = setup_page("Predict")
 st.title("Predict")
-run, dataset = context.run, context.dataset
-if run is None:
-    st.info("No run selected. Train one on the Train page, or pick one in the sidebar.")
-    st.stop()
-if not run.has_model:
-    st.warning(f"Run {run.run_id} is {run.state} and has no saved model. Pick another run in the sidebar.")
-    st.stop()
+run, dataset = require_run(context, needs="model"), context.dataset
 try:
     model = cached.model(run)
 except runs.RunError as error:

@@ -112,7 +112,19 @@ def test_evaluate_without_predictions_says_why(app_env, tmp_path, monkeypatch):
     failed = runs.create_run({"arch": "tiny_cnn", "epochs": 1}, tmp_path / "runs")
     runs.update_status(failed, "failed", "The loss became nan.")
     app = open_page(EVALUATE)
-    assert any("has no test predictions" in warning.value for warning in app.warning)
+    assert any("has no saved test predictions" in warning.value for warning in app.warning)
+
+
+def test_damaged_predictions_show_an_error_not_a_traceback(app_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("CIFAR_CNN_ARTIFACTS", str(tmp_path))
+    damaged = runs.create_run({"arch": "tiny_cnn", "epochs": 1}, tmp_path / "runs")
+    (damaged / "predictions.npz").write_bytes(b"not an npz")
+    runs.update_status(damaged, "completed")
+    app = open_page(EVALUATE)
+    assert any("predictions.npz could not be read" in error.value for error in app.error)
+    app.switch_page(PREDICT).run()
+    assert not app.exception
+    assert any("has no saved model" in warning.value for warning in app.warning)
 
 
 def test_predict_a_random_test_image(app_env):

@@ -18,7 +18,11 @@ def show_explanation(run: runs.Run, image: np.ndarray, probabilities: np.ndarray
     left.image(enlarge(image, 6), caption="What the model sees (32x32, enlarged)")
     right.plotly_chart(plots.top_k_figure(probabilities, class_names, true_class), key=f"top5-{id(image)}")
 
-    explain = cached.gradcam(run)
+    try:
+        explain = cached.gradcam(run)
+    except runs.RunError as error:
+        st.error(f"No Grad-CAM: {error}")
+        return
     wanted = [(predicted, "predicted")]
     if true_class is not None and true_class != predicted:
         wanted.append((true_class, "true"))

@@ -141,3 +141,20 @@ def _run_selector() -> tuple[list[runs.Run], runs.Run | None]:
 def describe_run(run: runs.Run) -> str:
     accuracy = f" · test {run.metrics['test_accuracy']:.1%}" if run.metrics else ""
     return f"{run.run_id} · {run.state}{accuracy}"
+
+
+def require_run(context: AppContext, needs: str) -> runs.Run:
+    """The selected run; otherwise say why there is nothing to show and stop the page.
+
+    `needs` is "predictions" (Evaluate) or "model" (Predict).
+    """
+    run = context.run
+    if run is None:
+        st.info("No run selected. Train one on the Train page, or pick one in the sidebar.")
+        st.stop()
+    has_it = run.has_predictions if needs == "predictions" else run.has_model
+    if not has_it:
+        st.warning(f"Run {run.run_id} is {run.state} and has no saved {'test predictions' if needs == 'predictions' else 'model'}. "
+                   f"Pick another run in the sidebar. {run.message}")
+        st.stop()
+    return run
