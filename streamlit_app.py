@@ -16,6 +16,8 @@ This app trains a **convolutional neural network** (CNN) to sort small 32×32 ph
 1. **Dataset**: look at the pictures and how many there are of each class.
 2. **Train**: pick settings, press **Train** and watch the loss fall and the accuracy rise, live.
 3. **Runs**: compare what different settings did.
+4. **Evaluate**: see which classes the model confuses, open the mistakes, and ask where it looked (Grad-CAM).
+5. **Predict**: show it your own picture.
 """
 )
 
