@@ -55,17 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", help="local CIFAR-10 copy: cifar-10-python.tar.gz, cifar-10-batches-py/, an image-folder tree "
                        "train/<class>/*, test/<class>/* or a .tar/.tar.gz/.zip of one (default: $CIFAR10_DATA, else Keras' download)")
     train.add_argument("--artifacts", type=Path, help=artifacts_help)
-    train.add_argument("--arch", default="seed_cnn", help="architecture (default: seed_cnn)")
-    train.add_argument("--epochs", type=_positive_int, default=10, help="default: 10")
-    train.add_argument("--batch-size", type=_positive_int, default=64, help="default: 64")
-    train.add_argument("--optimizer", default="adam", help="adam, adamw or sgd (default: adam)")
-    train.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate (default: 0.001)")
-    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True, help="random crop and flip (default: on)")
-    train.add_argument("--validation", default="test", help="'test' (as the seed notebook) or 'holdout' (10%% of train)")
+    train.add_argument("--preset", help="a named recipe (seed); the options below override its settings")
+    train.add_argument("--arch", help="architecture (default: seed_cnn)")
+    train.add_argument("--epochs", type=_positive_int, help="default: 10")
+    train.add_argument("--batch-size", type=_positive_int, help="default: 64")
+    train.add_argument("--optimizer", help="adam, adamw or sgd (default: adam)")
+    train.add_argument("--lr", type=_positive_float, help="learning rate (default: 0.001)")
+    train.add_argument("--schedule", help="learning-rate schedule: constant or one_cycle (default: constant)")
+    train.add_argument("--label-smoothing", type=float, help="0 to 1 (default: 0)")
+    train.add_argument("--augment", action=argparse.BooleanOptionalAction, help="random crop and flip (default: on)")
+    train.add_argument("--validation", help="'test' (as the seed notebook) or 'holdout' (10%% of train)")
     train.add_argument("--subset", type=_positive_int, help="train on this many random training images (quick demos)")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    train.add_argument("--strategy", default="default",
-                       help="'default' (one device) or 'mirrored' (tf.distribute.MirroredStrategy over all local GPUs)")
+    train.add_argument("--seed", type=int, help="random seed (default: 0)")
+    train.add_argument("--strategy", help="'default' (one device) or 'mirrored' (tf.distribute.MirroredStrategy over all local GPUs)")
 
     evaluate = commands.add_parser("evaluate", help="accuracy, per-class metrics and confusion matrix of a run")
     evaluate.add_argument("run", help="run id (see `runs`) or run folder")
@@ -104,14 +106,13 @@ def _artifacts(args) -> Path:
 def _train(args) -> int:
     from cifar_cnn.data import load_dataset
     from cifar_cnn.live import LiveHistory
-    from cifar_cnn.training import TrainConfig, train
+    from cifar_cnn.training import ConfigError, train
 
     artifacts = _artifacts(args)
-    config = TrainConfig(
-        arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
-        learning_rate=args.lr, augment=args.augment, validation=args.validation, subset=args.subset, seed=args.seed,
-        strategy=args.strategy,
-    )
+    try:
+        config = _config_from(args)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
     try:
         config.check_settings()
         dataset = load_dataset(args.data, cache_dir=artifacts / "cache", progress=_print_progress if sys.stderr.isatty() else None)
@@ -139,6 +140,22 @@ def _train(args) -> int:
     print(f"Train accuracy: {result.metrics['train_accuracy']:.2%}   Test accuracy: {result.metrics['test_accuracy']:.2%}")
     print(f"Run saved in {result.run_dir}")
     return 0
+
+
+def _config_from(args):
+    """The preset (or the defaults), with every option given on the command line on top."""
+    import dataclasses
+
+    from cifar_cnn.presets import preset_config
+    from cifar_cnn.training import TrainConfig
+
+    base = preset_config(args.preset) if args.preset else TrainConfig()
+    given = {
+        "arch": args.arch, "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
+        "learning_rate": args.lr, "schedule": args.schedule, "label_smoothing": args.label_smoothing, "augment": args.augment,
+        "validation": args.validation, "subset": args.subset, "seed": args.seed, "strategy": args.strategy,
+    }
+    return dataclasses.replace(base, **{name: value for name, value in given.items() if value is not None})
 
 
 def _stop_on_first_ctrl_c(live):

@@ -27,6 +27,7 @@ from cifar_cnn.models import ARCHITECTURES, build_model
 OPTIMIZERS = ("adam", "adamw", "sgd")
 VALIDATION_CHOICES = ("test", "holdout")
 STRATEGIES = ("default", "mirrored")
+SCHEDULES = ("constant", "one_cycle")
 
 
 class ConfigError(ValueError):
@@ -51,6 +52,11 @@ class TrainConfig:
             None uses them all.
         seed: seeds weights, shuffling and augmentation. The same seed gives
             the same first-epoch loss.
+        label_smoothing: share of each target spread evenly over all classes
+            (0 = plain one-hot targets); it keeps the model from becoming overconfident.
+        schedule: "constant" keeps `learning_rate`; "one_cycle" warms up from a
+            tenth of it to it over the first 20% of steps, then follows a cosine
+            down to zero at the last step.
         strategy: "default" trains on one device; "mirrored" copies the model
             onto every local GPU (`tf.distribute.MirroredStrategy`) and splits
             each batch between them; without GPUs, onto every logical CPU device.
@@ -66,6 +72,8 @@ class TrainConfig:
     holdout_fraction: float = 0.1
     subset: int | None = None
     seed: int = 0
+    label_smoothing: float = 0.0
+    schedule: str = "constant"
     strategy: str = "default"
 
     def check(self, dataset: Dataset) -> None:
@@ -89,6 +97,10 @@ class TrainConfig:
             raise ConfigError(f"Validation must be 'test' or 'holdout', not {self.validation!r}.")
         if self.validation == "holdout" and not 0 < self.holdout_fraction < 1:
             raise ConfigError(f"The holdout fraction must lie between 0 and 1, not {self.holdout_fraction!r}.")
+        if not (isinstance(self.label_smoothing, (int, float)) and 0 <= self.label_smoothing < 1):
+            raise ConfigError(f"Label smoothing must lie in [0, 1), not {self.label_smoothing!r}.")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"Unknown learning-rate schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}.")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"Unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}.")
         if self.subset is not None and (not isinstance(self.subset, int) or self.subset < 1):
@@ -124,12 +136,33 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
+    """A float for "constant"; a Keras schedule over every step of training for "one_cycle"."""
+    if config.schedule == "constant":
+        return config.learning_rate
+    total_steps = max(2, config.epochs * steps_per_epoch)
+    warmup_steps = max(1, int(0.2 * total_steps))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / 10,
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup_steps,
+        decay_steps=total_steps - warmup_steps,
+    )
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int = 1) -> keras.optimizers.Optimizer:
+    rate = learning_rate_schedule(config, steps_per_epoch)
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(config.learning_rate)
+        return keras.optimizers.Adam(rate)
     if config.optimizer == "adamw":
-        return keras.optimizers.AdamW(config.learning_rate)
-    return keras.optimizers.SGD(config.learning_rate, momentum=0.9, nesterov=True)
+        return keras.optimizers.AdamW(rate)
+    return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
+
+
+def make_loss(config: TrainConfig):
+    if config.label_smoothing:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy()
 
 
 def split_training_data(config: TrainConfig, dataset: Dataset):
@@ -224,15 +257,19 @@ def make_strategy(name: str):
 
 def _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, verbose, callbacks) -> TrainResult:
     strategy = make_strategy(config.strategy)
+    steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
     with strategy.scope():
         model = build_model(config.arch, dataset.num_classes)
-        model.compile(optimizer=make_optimizer(config), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=make_loss(config), metrics=["accuracy"])
+    fit_train_targets, fit_val_targets = y_train, y_val
+    if config.label_smoothing:  # smoothing needs one-hot targets
+        fit_train_targets, fit_val_targets = (keras.utils.to_categorical(y, dataset.num_classes) for y in (y_train, y_val))
     if config.batch_size < strategy.num_replicas_in_sync:
         raise ConfigError(f"A batch of {config.batch_size} cannot be split over {strategy.num_replicas_in_sync} devices; use a larger batch size.")
     live_metrics = LiveMetrics(live, config.epochs, len(x_train), config.batch_size)
     model.fit(
-        pipeline.training_dataset(x_train, y_train, config.batch_size, augment=config.augment, seed=config.seed),
-        validation_data=pipeline.evaluation_dataset(x_val, y_val),
+        pipeline.training_dataset(x_train, fit_train_targets, config.batch_size, augment=config.augment, seed=config.seed),
+        validation_data=pipeline.evaluation_dataset(x_val, fit_val_targets),
         epochs=config.epochs,
         callbacks=[*callbacks, live_metrics, _HistoryWriter(run_dir, live)],  # stop checks come last in each batch
         verbose=verbose,

@@ -1,5 +1,6 @@
 """The command line end to end, on a tiny image-folder dataset."""
 
+import json
 import os
 import subprocess
 import sys
@@ -73,6 +74,8 @@ def test_runs_with_no_runs(tmp_path, capsys):
         (["train", "--validation", "train", "--data", "{data}"], "Validation"),
         (["evaluate", "no-such-run"], "cifar_cnn runs"),
         (["evaluate", "{data}"], "status.json"),
+        (["train", "--preset", "turbo"], "Unknown preset"),
+        (["train", "--schedule", "zigzag"], "schedule"),
         (["fly"], "invalid choice"),
         ([], "required"),
     ],
@@ -119,3 +122,11 @@ def test_flip_tta_refuses_another_dataset(trained, tmp_path, capsys):
     other = write_image_folder(tmp_path / "other", classes=("cat", "dog", "frog"), n_train=5, n_test=2)
     assert main(["evaluate", run_id, "--artifacts", str(artifacts), "--tta", "--data", str(other)]) == 2
     assert "is not the dataset" in capsys.readouterr().err
+
+
+def test_a_preset_with_overrides(image_folder, tmp_path, capsys):
+    code = main(["train", "--preset", "seed", "--arch", "tiny_cnn", "--epochs", "1", "--data", str(image_folder),
+                 "--artifacts", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    config = json.loads(next((tmp_path / "runs").iterdir()).joinpath("config.json").read_text())
+    assert (config["arch"], config["epochs"], config["schedule"], config["batch_size"]) == ("tiny_cnn", 1, "one_cycle", 128)

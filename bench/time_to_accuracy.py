@@ -1,0 +1,105 @@
+"""Test accuracy a preset reaches within a wall-clock budget.
+
+    python bench/time_to_accuracy.py --preset seed --minutes 15 --data ../shared/data/cifar10-jpeg.tar.gz
+
+First measures the preset's training speed on this machine for a few dozen
+batches, then picks the number of epochs that fits the budget (the learning
+rate schedule spans exactly those epochs), trains on the full training set and
+validates on the test set after every epoch. Prints one (minutes, test
+accuracy) point per epoch; the last line is a JSON object with `minutes`
+(training time, from the first batch to the end of the last validation) and
+`test_accuracy` (the final model on the test set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import keras  # noqa: E402
+
+from cifar_cnn import pipeline  # noqa: E402
+from cifar_cnn.data import load_dataset  # noqa: E402
+from cifar_cnn.models import build_model  # noqa: E402
+from cifar_cnn.presets import preset_config  # noqa: E402
+from cifar_cnn.training import TrainConfig, make_loss, make_optimizer, train  # noqa: E402
+
+CALIBRATION_BATCHES = 40
+
+
+class BatchClock(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.ends: list[float] = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.ends.append(time.perf_counter())
+
+
+def measure_images_per_s(config: TrainConfig, dataset) -> float:
+    """Training speed of this preset here, from a short throwaway run (the first batches trace, so skip them)."""
+    model = build_model(config.arch, dataset.num_classes)
+    model.compile(optimizer=make_optimizer(config), loss=make_loss(config), metrics=["accuracy"])
+    targets = dataset.y_train[: 4096]
+    if config.label_smoothing:
+        targets = keras.utils.to_categorical(targets, dataset.num_classes)
+    batches = pipeline.training_dataset(dataset.x_train[:4096], targets, config.batch_size, augment=config.augment, seed=0)
+    clock = BatchClock()
+    model.fit(batches.repeat().take(CALIBRATION_BATCHES + 5), callbacks=[clock], verbose=0)
+    measured = clock.ends[5:]
+    return config.batch_size * (len(measured) - 1) / (measured[-1] - measured[0])
+
+
+class AccuracyClock(keras.callbacks.Callback):
+    """(minutes since the first batch, validation accuracy) after every epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.points: list[tuple[float, float]] = []
+        self.started: float | None = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.started is None:
+            self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        minutes = (time.perf_counter() - self.started) / 60
+        self.points.append((minutes, float(logs["val_accuracy"])))
+        print(f"epoch {epoch + 1}: {minutes:6.2f} min, test accuracy {logs['val_accuracy']:.2%}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", required=True, help="a preset name (see cifar_cnn/presets.py)")
+    parser.add_argument("--minutes", type=float, required=True, help="wall-clock budget for training")
+    parser.add_argument("--data", required=True, help="a local CIFAR-10 copy (see README)")
+    args = parser.parse_args()
+
+    dataset = load_dataset(args.data)
+    config = preset_config(args.preset)
+    speed = measure_images_per_s(config, dataset)
+    # Each epoch trains on every training image and predicts the test set (about 3x faster per image).
+    epoch_seconds = len(dataset.x_train) / speed + len(dataset.x_test) / (3 * speed)
+    epochs = max(1, int(args.minutes * 60 / epoch_seconds))
+    config = dataclasses.replace(config, epochs=epochs)
+    print(f"preset {args.preset}: {speed:.0f} images/s measured, so {epochs} epochs fit {args.minutes:g} minutes", flush=True)
+
+    clock = AccuracyClock()
+    with tempfile.TemporaryDirectory() as runs_dir:
+        result = train(config, dataset, runs_dir=Path(runs_dir), callbacks=[clock])
+    if result.state != "completed":
+        sys.exit(f"training {result.state}: {result.message}")
+    minutes = clock.points[-1][0]
+    print(json.dumps({"preset": args.preset, "budget_minutes": args.minutes, "epochs": epochs, "minutes": round(minutes, 2),
+                      "test_accuracy": round(result.metrics["test_accuracy"], 4), "points": [[round(m, 2), round(a, 4)] for m, a in clock.points]}))
+
+
+if __name__ == "__main__":
+    main()

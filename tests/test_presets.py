@@ -1,0 +1,48 @@
+import keras
+import numpy as np
+import pytest
+
+from cifar_cnn import runs
+from cifar_cnn.presets import PRESETS, preset_config
+from cifar_cnn.training import ConfigError, TrainConfig, learning_rate_schedule, train
+from synthetic_arrays import make_dataset
+
+
+def test_seed_preset_uses_the_seed_network_with_a_better_recipe():
+    config = preset_config("seed")
+    assert config.arch == "seed_cnn" and config.augment
+    assert config.schedule == "one_cycle" and config.label_smoothing > 0
+
+
+def test_overrides_win_over_the_preset():
+    config = preset_config("seed", epochs=3, arch="tiny_cnn")
+    assert (config.epochs, config.arch, config.schedule) == (3, "tiny_cnn", PRESETS["seed"]["schedule"])
+
+
+def test_unknown_preset_names_the_choices():
+    with pytest.raises(ConfigError, match="seed"):
+        preset_config("turbo")
+
+
+def test_one_cycle_warms_up_then_decays_to_zero():
+    schedule = learning_rate_schedule(TrainConfig(learning_rate=0.01, epochs=10, schedule="one_cycle"), steps_per_epoch=10)
+    rates = [float(schedule(step)) for step in (0, 20, 60, 100)]
+    assert rates[0] == pytest.approx(0.001)
+    assert rates[1] == pytest.approx(0.01)
+    assert rates[1] > rates[2] > rates[3] and rates[3] == pytest.approx(0.0, abs=1e-6)
+    assert learning_rate_schedule(TrainConfig(learning_rate=0.01), steps_per_epoch=10) == 0.01
+
+
+def test_label_smoothing_trains_and_the_model_still_loads_with_plain_keras(tmp_path):
+    dataset = make_dataset()
+    result = train(TrainConfig(arch="tiny_cnn", epochs=1, label_smoothing=0.1, schedule="one_cycle"), dataset, runs_dir=tmp_path)
+    assert result.state == "completed", result.message
+    model = keras.models.load_model(result.run_dir / "model.keras")
+    saved, _ = runs.load_predictions(runs.load_run(result.run_dir))
+    np.testing.assert_allclose(model.predict(dataset.x_test[:4], verbose=0), saved[:4], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("changes", [{"label_smoothing": 1.0}, {"label_smoothing": -0.1}, {"schedule": "triangle"}])
+def test_bad_recipe_settings_are_refused(changes):
+    with pytest.raises(ConfigError):
+        TrainConfig(**changes).check_settings()
