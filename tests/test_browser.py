@@ -45,7 +45,7 @@ def test_train_shows_live_curves_survives_a_reload_and_completes(app_url):
             "before => [...document.querySelectorAll('p')].every(p => !p.innerText.includes(before))", arg=before
         )
 
-        second_tab = page.context.new_page()  # another browser tab sees the same job
+        second_tab = page.context.browser.new_page()  # another browser session sees the same job
         second_tab.goto(f"{app_url}/train")
         second_tab.get_by_text(re.compile(r"Epoch \d/2 · batch")).or_(second_tab.get_by_text("Training finished")).first.wait_for()
 
