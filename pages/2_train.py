@@ -3,6 +3,7 @@ import streamlit as st
 from cifar_cnn import plots
 from cifar_cnn.jobs import JobBusyError
 from cifar_cnn.models import ARCHITECTURES
+from cifar_cnn.presets import PRESETS, preset_config
 from cifar_cnn.training import OPTIMIZERS, STRATEGIES, ConfigError, TrainConfig
 from cifar_cnn.ui import format
 from cifar_cnn.ui.resources import job_runner
@@ -26,19 +27,28 @@ else:
         help=f"Train on {quick_subset:,} random images for {QUICK_DEMO['epochs']} epochs, so the curves move "
         "within a minute on a laptop. Turn it off to choose every setting.",
     )
+    recipe = st.selectbox(
+        "Recipe", ["custom", *sorted(PRESETS)], key="recipe",
+        format_func=lambda name: "my settings below" if name == "custom" else f"{name} preset",
+        help="A preset is a tuned recipe: it sets the architecture, batch size, optimizer, learning-rate schedule, "
+        "label smoothing and augmentation. Epochs, subset, seed and validation still come from below.",
+    )
+    preset = recipe != "custom"
+    if preset:
+        st.caption("The preset sets: " + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in PRESETS[recipe].items()) + ".")
     left, middle, right = st.columns(3)
-    arch = left.selectbox("Architecture", sorted(ARCHITECTURES), index=sorted(ARCHITECTURES).index("seed_cnn"), key="arch",
+    arch = left.selectbox("Architecture", sorted(ARCHITECTURES), index=sorted(ARCHITECTURES).index("seed_cnn"), key="arch", disabled=preset,
                           help="seed_cnn: the seed notebook's 4-conv, 3-dense network. tiny_cnn: fast, small, less accurate.")
     if quick:
         epochs = QUICK_DEMO["epochs"]
         middle.number_input("Epochs", 1, 200, epochs, disabled=True, help="Set by the quick demo.")
     else:
         epochs = middle.number_input("Epochs", 1, 200, 10, key="epochs", help="Passes over all training images.")
-    batch_size = right.select_slider("Batch size", [16, 32, 64, 128, 256], value=64, key="batch_size",
+    batch_size = right.select_slider("Batch size", [16, 32, 64, 128, 256], value=64, key="batch_size", disabled=preset,
                                      help="Images per weight update.")
     left, middle, right = st.columns(3)
-    optimizer = left.selectbox("Optimizer", OPTIMIZERS, key="optimizer", help="adam adapts the step size per weight; sgd uses Nesterov momentum.")
-    learning_rate = middle.number_input("Learning rate", min_value=1e-5, max_value=1.0, value=1e-3, step=1e-4, format="%.5f", key="learning_rate",
+    optimizer = left.selectbox("Optimizer", OPTIMIZERS, key="optimizer", disabled=preset, help="adam adapts the step size per weight; sgd uses Nesterov momentum.")
+    learning_rate = middle.number_input("Learning rate", min_value=1e-5, max_value=1.0, value=1e-3, step=1e-4, format="%.5f", key="learning_rate", disabled=preset,
                                         help="Step size. Too high and the loss jumps or becomes NaN; too low and it barely moves.")
     seed = right.number_input("Random seed", 0, 2**31 - 1, 0, key="seed", help="The same seed gives the same run.")
     left, middle, right = st.columns(3)
@@ -51,19 +61,20 @@ else:
     validation = middle.radio("Validate on", ["test", "holdout"], horizontal=True, key="validation",
                               format_func={"test": "test set", "holdout": "10% of train"}.get,
                               help="The seed notebook validates on the test set; a holdout keeps the test set unseen.")
-    augment = right.checkbox("Augment", value=True, key="augment", help="Random crop (4-pixel padding) and horizontal flip, per image.")
+    augment = right.checkbox("Augment", value=True, key="augment", disabled=preset, help="Random crop (4-pixel padding) and horizontal flip, per image.")
     with st.expander("Devices"):
         strategy = st.radio("Train on", STRATEGIES, key="strategy", horizontal=True,
                             format_func={"default": "one device", "mirrored": "all local GPUs (MirroredStrategy)"}.get,
                             help="Several GPUs each take part of every batch. Without GPUs this makes no difference.")
 
     if st.button("Train", type="primary", icon=":material/play_arrow:"):
-        config = TrainConfig(
-            arch=arch, epochs=int(epochs), batch_size=int(batch_size), optimizer=optimizer,
-            learning_rate=float(learning_rate), augment=augment, validation=validation,
-            subset=int(subset) or None, seed=int(seed), strategy=strategy,
-        )
+        chosen = dict(epochs=int(epochs), validation=validation, subset=int(subset) or None, seed=int(seed), strategy=strategy)
         try:
+            if preset:
+                config = preset_config(recipe, **chosen)
+            else:
+                config = TrainConfig(arch=arch, batch_size=int(batch_size), optimizer=optimizer,
+                                     learning_rate=float(learning_rate), augment=augment, **chosen)
             runner.start(config, dataset)
         except JobBusyError:
             st.warning("A training job is already running (shown below). Stop it or wait for it to finish, then train again.")

@@ -1,5 +1,5 @@
-"""Tiny datasets on disk, in every layout the loader reads. Pixels encode (split, class, index),
-so tests can check that images and labels arrive where they belong."""
+"""Tiny datasets on disk, in every layout the loader reads. Each image's pixels follow from its
+class and index (`pattern_image`), so tests can check that pixels and labels arrive where they belong."""
 
 from __future__ import annotations
 
@@ -46,23 +46,28 @@ def official_rows(images: np.ndarray) -> np.ndarray:
     return images.transpose(0, 3, 1, 2).reshape(len(images), -1)
 
 
-def write_official_batches(root: Path, per_batch: int = 6, num_classes: int = 10, row_length: int = 3072) -> Path:
-    """A real-format `cifar-10-batches-py/` folder (protocol-2 pickles, as Python 3 writes them)."""
+def write_official_batches(root: Path, n_per_batch: int = 6, num_classes: int = 10, row_length: int = 3072,
+                           legacy_numpy_names: bool = True) -> Path:
+    """A real-format `cifar-10-batches-py/` folder under `root`: protocol-2 pickles of the official dicts.
+
+    Batch `number` (0-4 train, 5 test) holds images `pattern_image(label, number * 100 + index)` with
+    labels `(number + index) % num_classes`. With `legacy_numpy_names`, the pickles name
+    `numpy.core.multiarray` as the official files (written by NumPy 1) do, not NumPy 2's `numpy._core`.
+    """
     folder = Path(root) / "cifar-10-batches-py"
     folder.mkdir(parents=True, exist_ok=True)
     names = [f"data_batch_{index}" for index in range(1, 6)] + ["test_batch"]
     for number, name in enumerate(names):
-        labels = [(number + index) % num_classes for index in range(per_batch)]
+        labels = [(number + index) % num_classes for index in range(n_per_batch)]
         images = np.stack([pattern_image(label, number * 100 + index) for index, label in enumerate(labels)])
-        rows = official_rows(images)
-        if row_length != 3072:
-            rows = np.zeros((per_batch, row_length), dtype=np.uint8)
-        batch = {b"batch_label": name.encode(), b"labels": labels, b"data": rows, b"filenames": [b"x.png"] * per_batch}
-        with open(folder / name, "wb") as file:
-            pickle.dump(batch, file, protocol=2)
-    with open(folder / "batches.meta", "wb") as file:
-        meta = {b"label_names": [f"class{index}".encode() for index in range(num_classes)], b"num_vis": 3072}
-        pickle.dump(meta, file, protocol=2)
+        rows = official_rows(images) if row_length == 3072 else np.zeros((n_per_batch, row_length), dtype=np.uint8)
+        batch = {b"batch_label": name.encode(), b"labels": labels, b"data": rows, b"filenames": [b"x.png"] * n_per_batch}
+        data = pickle.dumps(batch, protocol=2)
+        if legacy_numpy_names:
+            data = data.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+        (folder / name).write_bytes(data)
+    meta = {b"label_names": [f"class{index}".encode() for index in range(num_classes)], b"num_vis": 3072}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
     return folder
 
 
@@ -74,8 +79,10 @@ def make_tar(folder: Path, destination: Path) -> Path:
     return destination
 
 
-def make_zip(folder: Path, destination: Path) -> Path:
+def make_zip(folder: Path, destination: Path, reverse_order: bool = False) -> Path:
+    """Pack `folder` (as its top-level entry) into a .zip; `reverse_order` lists the members backwards."""
+    paths = sorted(folder.rglob("*"), reverse=reverse_order)
     with zipfile.ZipFile(destination, "w") as archive:
-        for path in sorted(folder.rglob("*")):
+        for path in paths:
             archive.write(path, Path(folder.name) / path.relative_to(folder))
     return destination

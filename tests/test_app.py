@@ -184,3 +184,17 @@ def test_deleting_a_run_asks_first_and_can_be_cancelled(artifacts):
     assert not (artifacts / "runs" / first).exists() and (artifacts / "runs" / second).exists()
     assert list(app.dataframe[0].value["run"]) == [second]
     assert app.multiselect(key="chosen_runs").value == []
+
+
+def test_training_with_a_preset_from_the_train_page(artifacts):
+    app = open_page("pages/2_train.py")
+    app.toggle(key="quick_demo").set_value(False).run()
+    app.selectbox(key="recipe").set_value("seed").run()
+    assert app.selectbox(key="arch").disabled
+    app.number_input(key="epochs").set_value(1)
+    next(button for button in app.button if button.label == "Train").click().run()
+    assert not app.exception, app.exception
+    job = job_runner().job
+    assert job.wait(timeout=300)
+    assert job.state == "completed", job.message
+    assert (job.config.schedule, job.config.label_smoothing, job.config.batch_size) == ("one_cycle", 0.1, 128)

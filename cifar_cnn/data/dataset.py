@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+# progress(fraction done in 0..1, message): drives the app's and the CLI's progress bars.
+Progress = Callable[[float, str], None]
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
@@ -26,3 +30,11 @@ class Dataset:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+
+# Every "which layouts are accepted?" message says this.
+ACCEPTED_LAYOUTS = (
+    "the official cifar-10-python.tar.gz or its extracted cifar-10-batches-py/ folder; "
+    "an image-folder tree train/<class>/*.png|jpg|jpeg plus test/<class>/*, or a folder holding one such tree; "
+    "or a .tar, .tar.gz, .tgz or .zip of such a tree"
+)

@@ -4,27 +4,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from cifar_cnn.data.dataset import CIFAR10_CLASSES, DataError, Dataset
+from cifar_cnn.data.dataset import ACCEPTED_LAYOUTS, CIFAR10_CLASSES, DataError, Dataset, Progress
 
+SOURCE = "Keras CIFAR-10 download"
 HOW_TO_USE_A_LOCAL_COPY = (
-    "Without internet, point at a local copy: `--data PATH` on the command line, the CIFAR10_DATA environment "
-    "variable, or a local path in the app's sidebar. PATH may be cifar-10-python.tar.gz, its cifar-10-batches-py/ "
-    "folder, a folder with train/<class>/ and test/<class>/ image folders, or a .tar, .tar.gz or .zip of one."
+    "Without internet, point at a local copy instead: `--data PATH` on the command line, "
+    f"CIFAR10_DATA=PATH in the environment, or a local path in the app's sidebar. PATH may be {ACCEPTED_LAYOUTS}."
 )
 
 
-def load_keras_cifar10() -> Dataset:
-    import keras  # slow to import: only when the download is wanted
-
+def load_keras_cifar10(progress: Progress) -> Dataset:
+    progress(0.0, "Loading CIFAR-10 through Keras (it downloads about 170 MB the first time)")
     try:
+        import keras  # slow to import: only when this source is wanted
+
         (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
     except Exception as error:  # no network, a proxy, a half-downloaded file...
         raise DataError(f"Downloading CIFAR-10 through Keras failed ({type(error).__name__}: {error}). {HOW_TO_USE_A_LOCAL_COPY}") from None
+    progress(1.0, "Loaded CIFAR-10")
     return Dataset(
         x_train=np.asarray(x_train, dtype=np.uint8),
-        y_train=np.asarray(y_train, dtype=np.int64).reshape(-1),
+        y_train=np.asarray(y_train, dtype=np.int64).reshape(-1),  # Keras gives labels as (N, 1)
         x_test=np.asarray(x_test, dtype=np.uint8),
         y_test=np.asarray(y_test, dtype=np.int64).reshape(-1),
         class_names=CIFAR10_CLASSES,
-        source="Keras CIFAR-10 download",
+        source=SOURCE,
     )

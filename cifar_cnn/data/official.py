@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from cifar_cnn.data.dataset import CIFAR10_CLASSES, DataError, Dataset
+from cifar_cnn.data.dataset import CIFAR10_CLASSES, DataError, Dataset, Progress
 from cifar_cnn.data.safe_pickle import load_batch
 
 TRAIN_BATCHES = tuple(f"data_batch_{index}" for index in range(1, 6))
 TEST_BATCH = "test_batch"
 META = "batches.meta"
+BATCH_FILES = (*TRAIN_BATCHES, TEST_BATCH, META)
+FOLDER_NAME = "cifar-10-batches-py"
 IMAGE_VALUES = 32 * 32 * 3
-
-Progress = Callable[[float, str], None]
 
 
 def batches_folder(path: Path) -> Path | None:
     """The folder holding the batch files, if `path` is one or contains `cifar-10-batches-py/`."""
-    for candidate in (path, path / "cifar-10-batches-py"):
+    for candidate in (path, path / FOLDER_NAME):
         if (candidate / TRAIN_BATCHES[0]).is_file() or (candidate / TEST_BATCH).is_file():
             return candidate
     return None
@@ -35,40 +35,57 @@ def read_folder(folder: Path, progress: Progress) -> Dataset:
 
 
 def assemble(read: Callable[[str], bytes | None], source: str, progress: Progress) -> Dataset:
+    """Build the dataset from batch files; `read(name)` returns a file's bytes, or None if it is missing."""
     parts = []
-    for step, name in enumerate((*TRAIN_BATCHES, TEST_BATCH)):
-        progress(step / 7, f"Reading {name}")
+    names = (*TRAIN_BATCHES, TEST_BATCH)
+    for step, name in enumerate(names):
+        progress(step / len(names), f"Reading {name}")
         data = read(name)
         if data is None:
-            raise DataError(f"{source} has no {name}: an official CIFAR-10 copy has {', '.join(TRAIN_BATCHES)} and {TEST_BATCH}.")
-        parts.append(_images_and_labels(load_batch(data, f"{name} in {source}"), f"{name} in {source}"))
-    meta = read(META)
-    class_names = CIFAR10_CLASSES
-    if meta is not None:
-        labels = load_batch(meta, f"{META} in {source}").get(b"label_names")
-        if labels:
-            class_names = tuple(name.decode() if isinstance(name, bytes) else str(name) for name in labels)
-    progress(1.0, "Decoded")
-    x_train = np.concatenate([images for images, _ in parts[:5]])
-    y_train = np.concatenate([labels for _, labels in parts[:5]])
-    x_test, y_test = parts[5]
-    for labels, name in ((y_train, "the training batches"), (y_test, TEST_BATCH)):
+            raise DataError(
+                f"{source} has no {name}: an official CIFAR-10 copy has {', '.join(TRAIN_BATCHES)} and {TEST_BATCH}. "
+                "Download cifar-10-python.tar.gz again."
+            )
+        where = f"{name} in {source}"
+        parts.append(_images_and_labels(load_batch(data, where), where))
+
+    class_names = _class_names(read(META), f"{META} in {source}")
+    x_train = np.concatenate([images for images, _ in parts[:-1]])
+    y_train = np.concatenate([labels for _, labels in parts[:-1]])
+    x_test, y_test = parts[-1]
+    for labels, name in ((y_train, "the data_batch files"), (y_test, TEST_BATCH)):
         if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
-            raise DataError(f"{name} in {source} has labels outside 0..{len(class_names) - 1}.")
+            raise DataError(f"{name} in {source} has labels outside 0..{len(class_names) - 1}, one per class.")
+    progress(1.0, f"Read {len(x_train) + len(x_test):,} images")
     return Dataset(x_train, y_train, x_test, y_test, class_names, source)
 
 
-def _images_and_labels(batch, source: str) -> tuple[np.ndarray, np.ndarray]:
+def _class_names(meta: bytes | None, where: str) -> tuple[str, ...]:
+    """The names in batches.meta, or CIFAR-10's when the file is missing."""
+    if meta is None:
+        return CIFAR10_CLASSES
+    labels = load_batch(meta, where)
+    names = labels.get(b"label_names") if isinstance(labels, dict) else None
+    if not isinstance(names, list) or not names:
+        raise DataError(f"{where} has no label_names list; delete the file to use CIFAR-10's class names.")
+    return tuple(name.decode() if isinstance(name, bytes) else str(name) for name in names)
+
+
+def _images_and_labels(batch, where: str) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
-        raise DataError(f"{source} is not a CIFAR-10 batch (it lacks 'data' or 'labels').")
-    data = np.asarray(batch[b"data"])
-    labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    if data.ndim != 2 or data.shape[1] != IMAGE_VALUES:
+        raise DataError(f"{where} is not a CIFAR-10 batch: it lacks 'data' or 'labels'.")
+    data = batch[b"data"]
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != IMAGE_VALUES:
+        shape = getattr(data, "shape", type(data).__name__)
         raise DataError(
-            f"{source} holds images of {data.shape[1:] or 'no'} values, not 3072 (32x32 pixels x 3 colours): "
-            "it is not a 32x32 CIFAR-10 batch."
+            f"{where} holds image data of shape {shape}, not rows of 3072 values (32x32 pixels x 3 colours): "
+            "it is not a CIFAR-10 batch of 32x32 images."
         )
+    try:
+        labels = np.asarray(batch[b"labels"], dtype=np.int64).reshape(-1)
+    except (TypeError, ValueError) as error:
+        raise DataError(f"{where} has labels that are not whole numbers ({error}).") from None
     if data.dtype != np.uint8 or len(labels) != len(data):
-        raise DataError(f"{source} has {len(data)} images of type {data.dtype} but {len(labels)} labels; expected uint8 and one label each.")
-    # Rows are channel-planar: 1024 red, then 1024 green, then 1024 blue values.
-    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), labels
+        raise DataError(f"{where} has {len(data)} images of type {data.dtype} and {len(labels)} labels; expected uint8 and one label each.")
+    # Each row is channel-planar: 1024 red values, then 1024 green, then 1024 blue.
+    return np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)), labels

@@ -2,13 +2,14 @@
 
 A pickle names the functions that rebuild its objects, and `pickle.load`
 calls them: a tampered file can name `os.system`. This unpickler admits only
-what the official batches need (a dict of bytes, lists, numbers and one
-NumPy array) and refuses anything else before it runs.
+what the batches need (a dict of bytes, lists, numbers and one NumPy array)
+and refuses anything else before it is called.
 """
 
 from __future__ import annotations
 
 import codecs
+import importlib
 import io
 import pickle
 
@@ -18,31 +19,38 @@ from cifar_cnn.data.dataset import DataError
 
 
 def _numpy_core(module: str):
-    import importlib
-
+    """NumPy 2 moved `numpy.core` to `numpy._core`; pickles name either."""
     for name in (f"numpy._core.{module}", f"numpy.core.{module}"):
         try:
             return importlib.import_module(name)
         except ImportError:
             continue
-    raise ImportError(module)
+    raise ImportError(f"numpy has no {module} module")
+
+
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """Python 3 writes bytes into protocol-2 pickles as `_codecs.encode(text, "latin1")`; allow only that."""
+    if encoding.lower().replace("-", "") not in ("latin1", "iso88591"):
+        raise pickle.UnpicklingError(f"_codecs.encode with encoding {encoding!r}")
+    return codecs.encode(text, "latin1")
 
 
 _multiarray = _numpy_core("multiarray")
 _numeric = _numpy_core("numeric")
 
-# (module, name) as written in the pickle -> the object it may rebuild with.
+# (module, name) as written in the pickle -> what it may rebuild with. The official
+# batches (Python 2 cPickle, protocol 2) use the first three; the rest cover the same
+# dict re-pickled by Python 3 and NumPy 1 or 2 at any protocol.
 ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"): _multiarray._reconstruct,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
-    ("numpy.core.multiarray", "_reconstruct"): _multiarray._reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _multiarray._reconstruct,
     ("numpy.core.multiarray", "scalar"): _multiarray.scalar,
     ("numpy._core.multiarray", "scalar"): _multiarray.scalar,
     ("numpy.core.numeric", "_frombuffer"): _numeric._frombuffer,
     ("numpy._core.numeric", "_frombuffer"): _numeric._frombuffer,
-    # Python 3 writes bytes into protocol-2 pickles as _codecs.encode(text, "latin1").
-    ("_codecs", "encode"): codecs.encode,
+    ("_codecs", "encode"): _latin1_encode,
 }
 
 
@@ -56,13 +64,13 @@ class RestrictedUnpickler(pickle.Unpickler):
             return ALLOWED[(module, name)]
         except KeyError:
             raise DataError(
-                f"{self.source} asks to run {module}.{name}, which a CIFAR-10 batch never needs; refused, "
-                "nothing was executed. The file is not an official CIFAR-10 batch: download it again."
+                f"{self.source} asks to run {module}.{name}, which a CIFAR-10 batch never needs: refused, "
+                "nothing was run. The file is not an official CIFAR-10 batch; download it again from a trusted source."
             ) from None
 
 
 def load_batch(data: bytes, source: str):
-    """Unpickle one batch file's bytes, refusing anything but plain data."""
+    """Unpickle one batch file's bytes, refusing anything but plain data. `source` names it in errors."""
     try:
         return RestrictedUnpickler(io.BytesIO(data), source).load()
     except DataError:
