@@ -18,6 +18,7 @@ import keras
 from keras import layers
 
 IMAGE_SHAPE = (32, 32, 3)
+WHITENING_LAYER = "whiten"  # see initialize_whitening
 
 ModelBuilder = Callable[..., keras.Model]
 ARCHITECTURES: dict[str, ModelBuilder] = {}
@@ -90,6 +91,91 @@ def tiny_cnn(num_classes: int = 10, filters: tuple[int, ...] = (8, 16)) -> keras
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="tiny_cnn")
+
+
+@register("fast_cnn")
+def fast_cnn(
+    num_classes: int = 10,
+    widths: tuple[int, ...] = (64, 128, 256),
+    activation: str = "relu",
+    whitening_filters: int = 24,
+    batchnorm_momentum: float = 0.6,
+    logit_scale: float = 1 / 9,
+) -> keras.Model:
+    """A small, fast network after Keller Jordan's airbench94 (itself after David Page's ResNet-9).
+
+    A fixed 2x2 "whitening" convolution (set from the training images by
+    `initialize_whitening`), then one group per entry of `widths`: 3x3 conv,
+    2x2 max-pool, BatchNorm, activation, 3x3 conv, BatchNorm, activation. Global max-pool,
+    a bias-free Dense, and logits scaled down by `logit_scale` before the softmax.
+    BatchNorm learns only a shift (no scale) and forgets old batches fast
+    (`batchnorm_momentum`), which suits short trainings. The first filters of
+    each conv start as the identity, so early training sees a near-residual net.
+
+    Args:
+        num_classes: size of the softmax output.
+        widths: filters of each conv group; each group halves the resolution. Default (64, 128, 256):
+            on 2 CPU cores, 7 epochs of it beat 24 epochs of (32, 64, 128) in the same 10 minutes.
+        activation: after the whitening conv and every BatchNorm. airbench uses GELU; ReLU
+            trains about 40% faster on CPU.
+        whitening_filters: outputs of the whitening conv: the 12 eigen-patches of 2x2x3 pixels, and their negatives.
+        batchnorm_momentum: Keras momentum of every BatchNorm (the share of the old running statistics kept per batch).
+        logit_scale: factor on the logits; a small one keeps early predictions soft.
+    """
+    inputs, x = _image_input()
+    x = layers.Conv2D(whitening_filters, 2, padding="valid", trainable=False, name=WHITENING_LAYER)(x)
+    x = layers.Activation(activation, name="whiten_activation")(x)
+    for group, width in enumerate(widths, start=1):
+        for index in (1, 2):
+            x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"group{group}_conv{index}")(x)
+            if index == 1:
+                x = layers.MaxPooling2D(2, name=f"group{group}_pool")(x)
+            x = layers.BatchNormalization(momentum=batchnorm_momentum, scale=False, name=f"group{group}_bn{index}")(x)
+            x = layers.Activation(activation, name=f"group{group}_activation{index}")(x)
+    x = layers.GlobalMaxPooling2D(name="global_pool")(x)
+    x = layers.Dense(num_classes, use_bias=False, name="logits")(x)
+    x = layers.Rescaling(logit_scale, name="logit_scale")(x)
+    outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+    model = keras.Model(inputs, outputs, name="fast_cnn")
+    _start_convs_as_identity(model)
+    return model
+
+
+
+def _start_convs_as_identity(model: keras.Model) -> None:
+    """Set the first min(inputs, outputs) filters of every trainable 3x3 conv to pass their input channel through."""
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D) and layer.trainable and layer.kernel_size == (3, 3):
+            kernel = keras.ops.convert_to_numpy(layer.kernel)
+            channels = min(kernel.shape[2], kernel.shape[3])
+            kernel[:, :, :, :channels] = 0.0
+            kernel[1, 1, np.arange(channels), np.arange(channels)] = 1.0
+            layer.kernel.assign(kernel)
+
+
+def initialize_whitening(model: keras.Model, images: np.ndarray, epsilon: float = 5e-4) -> None:
+    """Set the model's whitening conv (if it has one) from `images`, uint8 N x 32 x 32 x 3.
+
+    Its filters become the eigenvectors of the covariance of all 2x2 pixel
+    patches (centred on the mean patch), scaled by 1/sqrt(eigenvalue), and their negatives: every output
+    channel then has unit variance and none is correlated with another, which
+    makes the first layers train much faster.
+    """
+    layer = next((layer for layer in model.layers if layer.name == WHITENING_LAYER), None)
+    if layer is None:
+        return
+    height, width, channels, filters = layer.kernel.shape
+    scaled = images.astype(np.float32) / 255
+    patches = np.lib.stride_tricks.sliding_window_view(scaled, (height, width), axis=(1, 2))  # N, H', W', C, h, w
+    patches = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, height * width * channels)
+    mean = patches.mean(axis=0)
+    covariance = np.cov(patches, rowvar=False)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    eigenvalues, eigenvectors = eigenvalues[::-1], eigenvectors[:, ::-1]  # largest first
+    filters_half = eigenvectors / np.sqrt(eigenvalues + epsilon)
+    kernel = np.concatenate([filters_half, -filters_half], axis=1)[:, :filters]
+    layer.kernel.assign(kernel.reshape(height, width, channels, -1).astype(np.float32))
+    layer.bias.assign((-mean @ kernel).astype(np.float32))  # centre every output on zero
 
 
 def last_conv_layer_name(model: keras.Model) -> str:

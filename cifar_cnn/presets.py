@@ -5,6 +5,11 @@
 - `seed`: the seed notebook's network with a recipe that converges faster
   than the notebook's (augmentation, a one-cycle learning rate, label
   smoothing, a larger batch that keeps both CPU cores busy).
+- `fast`: the most test accuracy per CPU-minute we found: `fast_cnn` (after
+  airbench94 and ResNet-9: whitening first layer, shift-only BatchNorm with
+  fast-moving statistics, scaled-down logits), Nesterov SGD with a one-cycle
+  learning rate, weight decay, label smoothing 0.2, bfloat16 compute, and flip test-time augmentation
+  for the final test predictions.
 """
 
 from __future__ import annotations
@@ -22,6 +27,18 @@ PRESETS: dict[str, dict] = {
         augment=True,
         label_smoothing=0.1,
         schedule="one_cycle",
+    ),
+    "fast": dict(
+        arch="fast_cnn",
+        optimizer="sgd",
+        learning_rate=0.4,
+        weight_decay=0.005,
+        batch_size=512,
+        augment=True,
+        label_smoothing=0.2,
+        schedule="one_cycle",
+        precision="mixed_bfloat16",
+        flip_tta=True,
     ),
 }
 

@@ -20,7 +20,9 @@ if problem:
 st.caption(f"Run {run.run_id}: {run.config.get('arch')}, {run.epochs_done} epochs, {run.state}.")
 columns = st.columns(3)
 columns[0].metric("Train accuracy", format.percent((run.metrics or {}).get("train_accuracy")))
-columns[1].metric("Test accuracy", format.percent(evaluation.accuracy(probabilities, labels)))
+columns[1].metric("Test accuracy", format.percent(evaluation.accuracy(probabilities, labels)),
+                  help="Each test image's prediction averages the image and its mirror image (flip test-time augmentation)."
+                  if run.config.get("flip_tta") else None)
 columns[2].metric("Test images", f"{len(labels):,}")
 if len(run.history):
     left, right = st.columns(2)

@@ -71,6 +71,8 @@ def test_runs_with_no_runs(tmp_path, capsys):
         (["train", "--lr", "-1"], "above 0"),
         (["train", "--arch", "resnet9000", "--data", "{data}"], "Unknown architecture"),
         (["train", "--subset", "5000", "--data", "{data}"], "at most"),
+        (["train", "--precision", "float8"], "Unknown precision"),
+        (["train", "--preset", "fast", "--weight-decay", "-1"], "Weight decay"),
         (["train", "--validation", "train", "--data", "{data}"], "Validation"),
         (["evaluate", "no-such-run"], "cifar_cnn runs"),
         (["evaluate", "{data}"], "status.json"),

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from cifar_cnn.models import ARCHITECTURES, build_model, last_conv_layer_name, seed_cnn
+from cifar_cnn.models import ARCHITECTURES, build_model, initialize_whitening, last_conv_layer_name, seed_cnn
 
 
 def layer_types(model):
@@ -57,3 +57,55 @@ def test_scaling_lives_inside_the_model():
 def test_unknown_architecture_names_the_choices():
     with pytest.raises(ValueError, match="seed_cnn"):
         build_model("resnet9000", num_classes=10)
+
+
+def test_fast_cnn_follows_airbench():
+    model = build_model("fast_cnn", num_classes=10)
+    whitening = model.get_layer("whiten")
+    assert whitening.kernel_size == (2, 2) and whitening.filters == 24 and not whitening.trainable
+    batchnorms = [layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)]
+    assert len(batchnorms) == 6 and not any(layer.scale for layer in batchnorms)
+    assert {layer.momentum for layer in batchnorms} == {0.6}
+    assert [model.get_layer(f"group{g}_conv2").filters for g in (1, 2, 3)] == [64, 128, 256]
+    assert model.output_shape == (None, 10)
+
+
+def test_fast_cnn_convs_start_as_identity_on_their_first_channels():
+    kernel = keras.ops.convert_to_numpy(build_model("fast_cnn", num_classes=10).get_layer("group2_conv1").kernel)
+    channels = kernel.shape[2]  # 64 in, 128 out
+    assert kernel.shape[3] > channels
+    identity = np.zeros((3, 3, channels, channels), dtype=np.float32)
+    identity[1, 1, np.arange(channels), np.arange(channels)] = 1
+    np.testing.assert_array_equal(kernel[..., :channels], identity)
+    assert np.abs(kernel[..., channels:]).sum() > 0  # the other filters keep their random start
+
+
+def test_whitening_decorrelates_the_pixel_patches():
+    rng = np.random.default_rng(0)
+    # Strongly correlated images: a smooth random field plus a little noise, per colour channel.
+    smooth = rng.normal(size=(200, 8, 8, 1)).repeat(4, axis=1).repeat(4, axis=2)
+    images = np.clip(128 + 40 * smooth + rng.normal(0, 8, (200, 32, 32, 3)), 0, 255).astype(np.uint8)
+    model = build_model("fast_cnn", num_classes=10)
+    whitening = model.get_layer("whiten")
+    scaled = images.astype(np.float32) / 255
+
+    def output_covariance():
+        outputs = keras.ops.convert_to_numpy(whitening(scaled))[..., :12].reshape(-1, 12)
+        return outputs.mean(axis=0), np.cov(outputs, rowvar=False)
+
+    _, before = output_covariance()
+    assert np.abs(before - np.eye(12)).max() > 0.5
+    initialize_whitening(model, images, epsilon=1e-9)  # the default epsilon damps the faintest directions on purpose
+    mean, after = output_covariance()
+    np.testing.assert_allclose(after, np.eye(12), atol=0.05)
+    np.testing.assert_allclose(mean, 0, atol=0.01)
+    kernel = keras.ops.convert_to_numpy(whitening.kernel)
+    np.testing.assert_allclose(kernel[..., 12:], -kernel[..., :12])
+
+
+def test_initialize_whitening_leaves_models_without_whitening_alone():
+    model = build_model("tiny_cnn", num_classes=3)
+    before = [keras.ops.convert_to_numpy(weight) for weight in model.weights]
+    initialize_whitening(model, np.zeros((4, 32, 32, 3), dtype=np.uint8))
+    for old, new in zip(before, model.weights):
+        np.testing.assert_array_equal(old, keras.ops.convert_to_numpy(new))

@@ -46,3 +46,9 @@ def test_label_smoothing_trains_and_the_model_still_loads_with_plain_keras(tmp_p
 def test_bad_recipe_settings_are_refused(changes):
     with pytest.raises(ConfigError):
         TrainConfig(**changes).check_settings()
+
+
+def test_fast_preset_uses_the_airbench_style_network_in_bfloat16():
+    config = preset_config("fast")
+    assert (config.arch, config.optimizer, config.precision) == ("fast_cnn", "sgd", "mixed_bfloat16")
+    assert config.label_smoothing == 0.2 and config.weight_decay > 0 and config.schedule == "one_cycle" and config.flip_tta

@@ -149,6 +149,8 @@ def test_holdout_validation_and_subset(dataset, tmp_path):
         ({"validation": "train"}, "Validation"),
         ({"subset": 10_000}, "at most 300"),
         ({"subset": 0}, "subset"),
+        ({"precision": "float8"}, "precision"),
+        ({"weight_decay": -0.1}, "Weight decay"),
     ],
 )
 def test_bad_settings_are_refused_before_a_run_exists(dataset, tmp_path, changes, words):
@@ -160,3 +162,37 @@ def test_bad_settings_are_refused_before_a_run_exists(dataset, tmp_path, changes
 def test_config_round_trips_through_a_dict():
     config = TrainConfig(arch="tiny_cnn", subset=5, augment=False)
     assert TrainConfig.from_dict({**config.to_dict(), "class_names": ["x"]}) == config
+
+
+def test_bfloat16_training_saves_a_model_plain_keras_loads(dataset, tmp_path):
+    result = train(TrainConfig(arch="fast_cnn", epochs=1, batch_size=64, precision="mixed_bfloat16", optimizer="sgd",
+                               learning_rate=0.05, weight_decay=0.01), dataset, runs_dir=tmp_path)
+    assert result.state == "completed", result.message
+    plain = keras.models.load_model(result.run_dir / "model.keras")
+    assert plain.get_layer("group1_conv1").compute_dtype == "bfloat16"
+    assert plain.get_layer("group1_conv1").kernel.dtype == "float32"  # weights stay float32
+    saved_probabilities, _ = runs.load_predictions(runs.load_run(result.run_dir))
+    assert saved_probabilities.dtype == np.float32
+    np.testing.assert_allclose(plain.predict(dataset.x_test[:4], verbose=0), saved_probabilities[:4], atol=1e-2)
+    assert keras.config.dtype_policy().name == "float32"  # the process-wide policy is left as it was
+
+
+def test_weight_decay_shrinks_the_weights(dataset):
+    from cifar_cnn.training import make_optimizer
+
+    variable = keras.Variable(np.ones(3, dtype=np.float32))
+    optimizer = make_optimizer(TrainConfig(optimizer="sgd", learning_rate=0.1, weight_decay=0.5))
+    optimizer.apply_gradients([(np.zeros(3, dtype=np.float32), variable)])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(variable), 1 - 0.1 * 0.5)
+
+
+def test_flip_tta_predictions_average_each_image_and_its_mirror(dataset, tmp_path):
+    result = train(TrainConfig(arch="tiny_cnn", epochs=1, batch_size=32, flip_tta=True), dataset, runs_dir=tmp_path)
+    run = runs.load_run(result.run_dir)
+    saved_probabilities, labels = runs.load_predictions(run)
+    model = runs.load_model(run)
+    plain = model.predict(dataset.x_test, verbose=0)
+    mirrored = model.predict(dataset.x_test[:, :, ::-1], verbose=0)
+    np.testing.assert_allclose(saved_probabilities, (plain + mirrored) / 2, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(saved_probabilities, plain, atol=1e-4)
+    assert result.metrics["test_accuracy"] == pytest.approx(np.mean(saved_probabilities.argmax(1) == labels))
