@@ -28,6 +28,7 @@ import keras  # noqa: E402
 
 from cifar_cnn import pipeline  # noqa: E402
 from cifar_cnn.data import load_dataset  # noqa: E402
+from cifar_cnn.precision import resolve_precision  # noqa: E402
 from cifar_cnn.presets import preset_config  # noqa: E402
 from cifar_cnn.training import TrainConfig, build_for_training, make_loss, make_optimizer, train  # noqa: E402
 
@@ -55,7 +56,8 @@ def measure_epoch_seconds(config: TrainConfig, dataset) -> tuple[float, float]:
     targets, test_targets = dataset.y_train, dataset.y_test
     if config.label_smoothing:
         targets, test_targets = (keras.utils.to_categorical(labels, dataset.num_classes) for labels in (targets, test_targets))
-    batches = pipeline.training_dataset(dataset.x_train, targets, config.batch_size, augment=config.augment, seed=0)
+    batches = pipeline.training_dataset(dataset.x_train, targets, config.batch_size, augment=config.augment,
+                                        crop_padding=config.crop_padding, seed=0)
     clock = BatchClock()
     model.fit(batches.take(CALIBRATION_BATCHES + 5), callbacks=[clock], verbose=0)
     measured = clock.ends[5:]
@@ -95,11 +97,12 @@ def main() -> None:
 
     dataset = load_dataset(args.data)
     config = preset_config(args.preset)
+    config = dataclasses.replace(config, precision=resolve_precision(config.precision))
     speed, epoch_seconds = measure_epoch_seconds(config, dataset)
     # This VM slows down by 10-30% now and then, and a long run pays for it: keep a margin.
     epochs = max(1, int(args.minutes * 60 / (epoch_seconds * SPEED_MARGIN)))
     config = dataclasses.replace(config, epochs=epochs)
-    print(f"preset {args.preset}: {speed:.0f} images/s measured, {epoch_seconds:.0f} s per epoch with validation, "
+    print(f"preset {args.preset} ({config.precision}): {speed:.0f} images/s measured, {epoch_seconds:.0f} s per epoch with validation, "
           f"so {epochs} epochs fit {args.minutes:g} minutes", flush=True)
 
     clock = AccuracyClock()
@@ -112,7 +115,7 @@ def main() -> None:
         print(f"final test accuracy with flip test-time augmentation: {result.metrics['test_accuracy']:.2%}", flush=True)
     print(json.dumps({"preset": args.preset, "budget_minutes": args.minutes, "epochs": epochs, "minutes": round(minutes, 2),
                       "test_accuracy": round(result.metrics["test_accuracy"], 4),
-                      "flip_tta": config.flip_tta, "points": [[round(m, 2), round(a, 4)] for m, a in clock.points]}))
+                      "flip_tta": config.flip_tta, "precision": config.precision, "points": [[round(m, 2), round(a, 4)] for m, a in clock.points]}))
 
 
 if __name__ == "__main__":

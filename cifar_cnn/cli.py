@@ -7,6 +7,7 @@ how to fix it, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 from pathlib import Path
@@ -46,6 +47,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _arch_option(text: str) -> tuple[str, object]:
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE (for example conv_dropout=0.1)")
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = value  # a plain word, such as an activation name
+    return name.strip(), parsed
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cifar_cnn", description="Train and evaluate CNNs on CIFAR-10.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -57,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--artifacts", type=Path, help=artifacts_help)
     train.add_argument("--preset", help="a named recipe (seed or fast); the options below override its settings")
     train.add_argument("--arch", help="architecture (default: seed_cnn)")
+    train.add_argument("--arch-option", action="append", type=_arch_option, metavar="NAME=VALUE", dest="arch_options",
+                       help="an option of the architecture's builder, e.g. conv_dropout=0.1 or widths=[32,64,128] (repeatable)")
     train.add_argument("--epochs", type=_positive_int, help="default: 10")
     train.add_argument("--batch-size", type=_positive_int, help="default: 64")
     train.add_argument("--optimizer", help="adam, adamw or sgd (default: adam)")
@@ -64,8 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--schedule", help="learning-rate schedule: constant or one_cycle (default: constant)")
     train.add_argument("--label-smoothing", type=float, help="0 to 1 (default: 0)")
     train.add_argument("--weight-decay", type=float, help="decoupled weight decay per step, times the learning rate (default: 0)")
-    train.add_argument("--precision", help="float32 or mixed_bfloat16 (bfloat16 compute: faster on CPUs with AVX-512 BF16; default: float32)")
+    train.add_argument("--precision", help="float32, mixed_bfloat16 (bfloat16 compute: faster on CPUs with AVX-512 BF16, much slower "
+                       "without) or auto (bfloat16 where the hardware has it; the presets' choice). Default: float32")
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, help="random crop and flip (default: on)")
+    train.add_argument("--crop-padding", type=int, help="pixels an augmented image may shift (default: 4; 2 in the fast preset)")
     train.add_argument("--validation", help="'test' (as the seed notebook) or 'holdout' (10%% of train)")
     train.add_argument("--subset", type=_positive_int, help="train on this many random training images (quick demos)")
     train.add_argument("--seed", type=int, help="random seed (default: 0)")
@@ -155,10 +171,14 @@ def _config_from(args):
     from cifar_cnn.training import TrainConfig
 
     base = preset_config(args.preset) if args.preset else TrainConfig()
+    if args.arch and args.arch != base.arch:
+        base = dataclasses.replace(base, arch_options={})  # the preset's options belong to its own architecture
+    if args.arch_options:
+        base = dataclasses.replace(base, arch_options={**base.arch_options, **dict(args.arch_options)})
     given = {
         "arch": args.arch, "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
         "learning_rate": args.lr, "schedule": args.schedule, "label_smoothing": args.label_smoothing, "augment": args.augment,
-        "weight_decay": args.weight_decay, "precision": args.precision, "flip_tta": args.flip_tta,
+        "crop_padding": args.crop_padding, "weight_decay": args.weight_decay, "precision": args.precision, "flip_tta": args.flip_tta,
         "validation": args.validation, "subset": args.subset, "seed": args.seed, "strategy": args.strategy,
     }
     return dataclasses.replace(base, **{name: value for name, value in given.items() if value is not None})

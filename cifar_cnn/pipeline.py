@@ -33,15 +33,18 @@ def random_crop_and_flip(images: tf.Tensor, seed: tf.Tensor, padding: int = 4) -
 
 
 def training_dataset(
-    images: np.ndarray, labels: np.ndarray, batch_size: int, *, augment: bool, seed: int
+    images: np.ndarray, labels: np.ndarray, batch_size: int, *, augment: bool, seed: int, crop_padding: int = 4
 ) -> tf.data.Dataset:
-    """Reshuffled every epoch; the same seed gives the same batches in the same order."""
+    """Reshuffled every epoch; the same seed gives the same batches in the same order.
+
+    With `augment`, every image is shifted by up to `crop_padding` pixels (see `random_crop_and_flip`) and flipped half the time.
+    """
     data = tf.data.Dataset.from_tensor_slices((images, labels))
     data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
     if augment:
         batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         data = tf.data.Dataset.zip(data, batch_seeds).map(
-            lambda batch, seeds: (random_crop_and_flip(batch[0], seeds), batch[1]), num_parallel_calls=AUTOTUNE, deterministic=True
+            lambda batch, seeds: (random_crop_and_flip(batch[0], seeds, crop_padding), batch[1]), num_parallel_calls=AUTOTUNE, deterministic=True
         )
     return data.prefetch(AUTOTUNE)
 

@@ -10,9 +10,10 @@ completed, stopped or failed, with the reason.
 
 from __future__ import annotations
 
+import inspect
 import math
 import traceback
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,12 @@ from cifar_cnn.batchnorm import RecalibrateBatchNorm, recalibrate_batchnorm
 from cifar_cnn.data import Dataset
 from cifar_cnn.live import LiveHistory, LiveMetrics
 from cifar_cnn.models import ARCHITECTURES, build_model, initialize_whitening
+from cifar_cnn.precision import PRECISIONS, resolve_precision
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 VALIDATION_CHOICES = ("test", "holdout")
 STRATEGIES = ("default", "mirrored")
 SCHEDULES = ("constant", "one_cycle")
-PRECISIONS = ("float32", "mixed_bfloat16")
 # Training images that set a whitening layer (see cifar_cnn.models.initialize_whitening); airbench uses 5,000.
 WHITENING_IMAGES = 5000
 # Training images that re-estimate BatchNormalization statistics before each validation and at the end
@@ -47,11 +48,14 @@ class TrainConfig:
 
     Attributes:
         arch: a name in `cifar_cnn.models.ARCHITECTURES`.
+        arch_options: keyword arguments for that architecture's builder, e.g.
+            {"conv_dropout": 0.1} for seed_cnn; empty keeps its defaults.
         epochs: passes over the training images.
         batch_size: images per gradient step.
         optimizer: "adam", "adamw" or "sgd" (with Nesterov momentum 0.9).
         learning_rate: the optimizer's step size.
-        augment: random crop (4-pixel padding) and horizontal flip, per image.
+        augment: random crop and horizontal flip, per image.
+        crop_padding: how far (in pixels) augmentation may shift an image before cropping it back to size.
         validation: "test" validates on the test set, as the seed notebook
             does; "holdout" holds out `holdout_fraction` of the training images.
         holdout_fraction: share of training images held out for validation.
@@ -66,9 +70,11 @@ class TrainConfig:
             down to zero at the last step.
         weight_decay: shrinks every weight by `learning rate x weight_decay`
             each step (decoupled from the gradient, as in AdamW); 0 turns it off.
-        precision: "float32", or "mixed_bfloat16": compute in bfloat16 and keep
-            the weights in float32. Faster on CPUs with AVX-512 BF16 and on
-            recent GPUs; a little less precise.
+        precision: "float32"; "mixed_bfloat16": compute in bfloat16 and keep
+            the weights in float32, faster on CPUs with AVX-512 BF16 and on
+            recent GPUs, a little less precise, and much slower elsewhere; or "auto":
+            bfloat16 where the hardware computes it natively (see `cifar_cnn.precision`).
+            A run's config.json records the precision it actually used.
         flip_tta: the final test predictions (metrics.json, predictions.npz)
             average each test image and its mirror image; validation during
             training stays plain.
@@ -78,11 +84,13 @@ class TrainConfig:
     """
 
     arch: str = "seed_cnn"
+    arch_options: dict[str, Any] = field(default_factory=dict)
     epochs: int = 10
     batch_size: int = 64
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     augment: bool = True
+    crop_padding: int = 4
     validation: str = "test"
     holdout_fraction: float = 0.1
     subset: int | None = None
@@ -103,6 +111,12 @@ class TrainConfig:
         """The checks that need no dataset: run them before loading one."""
         if self.arch not in ARCHITECTURES:
             raise ConfigError(f"Unknown architecture {self.arch!r}; choose one of {', '.join(sorted(ARCHITECTURES))}.")
+        if not isinstance(self.arch_options, dict):
+            raise ConfigError(f"Architecture options must be a mapping of option names to values, not {self.arch_options!r}.")
+        accepted = [name for name in inspect.signature(ARCHITECTURES[self.arch]).parameters if name != "num_classes"]
+        unknown = sorted(set(self.arch_options) - set(accepted))
+        if unknown:
+            raise ConfigError(f"{self.arch} has no option {', '.join(map(repr, unknown))}; its options are {', '.join(accepted) or 'none'}.")
         if not isinstance(self.epochs, int) or self.epochs < 1:
             raise ConfigError(f"Epochs must be a whole number of at least 1, not {self.epochs!r}.")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
@@ -111,6 +125,8 @@ class TrainConfig:
             raise ConfigError(f"Unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}.")
         if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 10):
             raise ConfigError(f"Learning rate must be a number above 0 and at most 10, not {self.learning_rate!r}.")
+        if not isinstance(self.crop_padding, int) or not 0 <= self.crop_padding <= 16:
+            raise ConfigError(f"Crop padding must be a whole number of pixels from 0 to 16, not {self.crop_padding!r}.")
         if self.validation not in VALIDATION_CHOICES:
             raise ConfigError(f"Validation must be 'test' or 'holdout', not {self.validation!r}.")
         if self.validation == "holdout" and not 0 < self.holdout_fraction < 1:
@@ -185,9 +201,9 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int = 1) -> keras.optim
 def build_for_training(config: TrainConfig, num_classes: int, images: np.ndarray) -> keras.Model:
     """The model `config` names, in its precision, with data-dependent layers set from `images`."""
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(config.precision)
+    keras.config.set_dtype_policy(resolve_precision(config.precision))
     try:
-        model = build_model(config.arch, num_classes)
+        model = build_model(config.arch, num_classes, **config.arch_options)
     finally:
         keras.config.set_dtype_policy(previous)
     initialize_whitening(model, images[:WHITENING_IMAGES])
@@ -254,6 +270,7 @@ def train(
     failure during training ends the run as failed and is returned, not raised.
     """
     config.check(dataset)
+    config = replace(config, precision=resolve_precision(config.precision))
     live = live or LiveHistory()
     keras.utils.set_random_seed(config.seed)
     x_train, y_train, x_val, y_val = split_training_data(config, dataset)
@@ -305,7 +322,8 @@ def _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, 
     live_metrics = LiveMetrics(live, config.epochs, len(x_train), config.batch_size)
     calibration_images = x_train[np.random.default_rng(config.seed).permutation(len(x_train))[:BATCHNORM_CALIBRATION_IMAGES]]
     model.fit(
-        pipeline.training_dataset(x_train, fit_train_targets, config.batch_size, augment=config.augment, seed=config.seed),
+        pipeline.training_dataset(x_train, fit_train_targets, config.batch_size, augment=config.augment,
+                                    crop_padding=config.crop_padding, seed=config.seed),
         validation_data=pipeline.evaluation_dataset(x_val, fit_val_targets),
         epochs=config.epochs,
         # Stop checks come last in each batch.

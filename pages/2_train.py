@@ -68,9 +68,11 @@ else:
                             format_func={"default": "one device", "mirrored": "all local GPUs (MirroredStrategy)"}.get,
                             help="Several GPUs each take part of every batch. Without GPUs this makes no difference.")
         precision = st.radio("Compute in", PRECISIONS, key="precision", horizontal=True, disabled=preset,
-                             format_func={"float32": "float32", "mixed_bfloat16": "bfloat16 (mixed precision)"}.get,
+                             format_func={"float32": "float32", "mixed_bfloat16": "bfloat16 (mixed precision)",
+                                          "auto": "automatic"}.get,
                              help="bfloat16 halves the bits of every multiplication: faster on CPUs with AVX-512 BF16 "
-                             "and on recent GPUs, with weights kept in float32.")
+                             "and on recent GPUs, with weights kept in float32, but several times slower on hardware that "
+                             "only emulates it. Automatic picks bfloat16 only where the hardware computes it natively.")
 
     if st.button("Train", type="primary", icon=":material/play_arrow:"):
         chosen = dict(epochs=int(epochs), validation=validation, subset=int(subset) or None, seed=int(seed), strategy=strategy)

@@ -78,6 +78,9 @@ def test_runs_with_no_runs(tmp_path, capsys):
         (["evaluate", "{data}"], "status.json"),
         (["train", "--preset", "turbo"], "Unknown preset"),
         (["train", "--schedule", "zigzag"], "schedule"),
+        (["train", "--arch-option", "dropout"], "NAME=VALUE"),
+        (["train", "--arch", "tiny_cnn", "--arch-option", "depth=3"], "tiny_cnn has no option 'depth'"),
+        (["train", "--crop-padding", "40"], "Crop padding"),
         (["fly"], "invalid choice"),
         ([], "required"),
     ],
@@ -132,3 +135,11 @@ def test_a_preset_with_overrides(image_folder, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     config = json.loads(next((tmp_path / "runs").iterdir()).joinpath("config.json").read_text())
     assert (config["arch"], config["epochs"], config["schedule"], config["batch_size"]) == ("tiny_cnn", 1, "one_cycle", 128)
+
+
+def test_architecture_options_on_the_command_line(image_folder, tmp_path, capsys):
+    code = main(["train", "--arch", "tiny_cnn", "--arch-option", "filters=[4, 6]", "--crop-padding", "2", "--epochs", "1",
+                 "--data", str(image_folder), "--artifacts", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    config = json.loads(next((tmp_path / "runs").iterdir()).joinpath("config.json").read_text())
+    assert (config["arch_options"], config["crop_padding"]) == ({"filters": [4, 6]}, 2)

@@ -43,3 +43,11 @@ def test_training_dataset_covers_every_image_once_per_epoch():
     dataset = training_dataset(images, labels, batch_size=4, augment=True, seed=0)
     seen = np.concatenate([batch_labels.numpy() for _, batch_labels in dataset])
     assert sorted(seen) == list(range(10))
+
+
+def test_zero_crop_padding_only_flips():
+    images = numbered_images(8)
+    dataset = training_dataset(images, np.arange(8), batch_size=8, augment=True, seed=0, crop_padding=0)
+    augmented, labels = next(iter(dataset))
+    for image, label in zip(augmented.numpy(), labels.numpy()):
+        assert np.array_equal(image, images[label]) or np.array_equal(image, images[label][:, ::-1])

@@ -48,7 +48,7 @@ def test_bad_recipe_settings_are_refused(changes):
         TrainConfig(**changes).check_settings()
 
 
-def test_fast_preset_uses_the_airbench_style_network_in_bfloat16():
+def test_fast_preset_uses_the_airbench_style_network_in_bfloat16_where_it_is_native():
     config = preset_config("fast")
-    assert (config.arch, config.optimizer, config.precision) == ("fast_cnn", "sgd", "mixed_bfloat16")
+    assert (config.arch, config.optimizer, config.precision) == ("fast_cnn", "sgd", "auto")
     assert config.label_smoothing == 0.2 and config.weight_decay > 0 and config.schedule == "one_cycle" and config.flip_tta

@@ -151,6 +151,10 @@ def test_holdout_validation_and_subset(dataset, tmp_path):
         ({"subset": 0}, "subset"),
         ({"precision": "float8"}, "precision"),
         ({"weight_decay": -0.1}, "Weight decay"),
+        ({"arch": "tiny_cnn", "arch_options": {"depth": 3}}, "tiny_cnn has no option 'depth'; its options are filters"),
+        ({"arch_options": ["conv_dropout", 0.1]}, "mapping"),
+        ({"crop_padding": -1}, "Crop padding"),
+        ({"crop_padding": 2.5}, "Crop padding"),
     ],
 )
 def test_bad_settings_are_refused_before_a_run_exists(dataset, tmp_path, changes, words):
@@ -162,6 +166,15 @@ def test_bad_settings_are_refused_before_a_run_exists(dataset, tmp_path, changes
 def test_config_round_trips_through_a_dict():
     config = TrainConfig(arch="tiny_cnn", subset=5, augment=False)
     assert TrainConfig.from_dict({**config.to_dict(), "class_names": ["x"]}) == config
+
+
+def test_arch_options_reach_the_model_and_the_saved_config(dataset, tmp_path):
+    config = TrainConfig(arch="tiny_cnn", arch_options={"filters": [4, 6]}, epochs=1, crop_padding=2)
+    result = train(config, dataset, runs_dir=tmp_path)
+    assert result.state == "completed", result.message
+    model = runs.load_model(runs.load_run(result.run_dir))
+    assert [model.get_layer(name).filters for name in ("conv1", "conv2")] == [4, 6]
+    assert TrainConfig.from_dict(runs.load_run(result.run_dir).config) == config
 
 
 def test_bfloat16_training_saves_a_model_plain_keras_loads(dataset, tmp_path):

@@ -1,0 +1,48 @@
+"""Which floating-point precision trains fastest on this machine.
+
+bfloat16 mixed precision roughly doubles training speed where the hardware
+multiplies bfloat16 natively (CPUs with AVX-512 BF16 or AMX, GPUs from NVIDIA
+Ampere on), and makes it several times slower where it is emulated: measured
+on a 2-core AMD EPYC without AVX-512, `fast_cnn` trained at 11 images/s in
+bfloat16 against 75 in float32. "auto" picks per machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PRECISIONS = ("float32", "mixed_bfloat16", "auto")
+_NATIVE_BFLOAT16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
+
+
+def cpu_has_native_bfloat16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """True if the CPU flags (Linux) list a bfloat16 instruction set; False where they cannot be read."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return False
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.partition(":")[2].split())
+    return bool(flags & _NATIVE_BFLOAT16_CPU_FLAGS)
+
+
+def gpus_have_native_bfloat16() -> bool | None:
+    """True if every visible GPU computes bfloat16 natively, False if one does not, None without GPUs."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return None
+    capabilities = [tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)) for gpu in gpus]
+    return all(tuple(capability) >= (8, 0) for capability in capabilities)
+
+
+def resolve_precision(name: str) -> str:
+    """"auto" becomes "mixed_bfloat16" where the hardware computes bfloat16 natively and "float32" elsewhere."""
+    if name != "auto":
+        return name
+    on_gpus = gpus_have_native_bfloat16()
+    native = cpu_has_native_bfloat16() if on_gpus is None else on_gpus
+    return "mixed_bfloat16" if native else "float32"

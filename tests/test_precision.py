@@ -1,0 +1,38 @@
+import keras
+import pytest
+
+from cifar_cnn import runs
+from cifar_cnn.precision import cpu_has_native_bfloat16, resolve_precision
+from cifar_cnn.training import TrainConfig, train
+from synthetic_arrays import make_dataset
+
+ZEN3_FLAGS = "flags\t\t: fpu vme sse sse2 avx f16c fma avx2 bmi2 sha_ni vaes\n"
+ZEN4_FLAGS = "flags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx512_bf16 avx512_vnni\n"
+
+
+@pytest.mark.parametrize("flags, native", [(ZEN3_FLAGS, False), (ZEN4_FLAGS, True), ("flags : amx_bf16 amx_tile\n", True), ("", False)])
+def test_native_bfloat16_is_read_from_the_cpu_flags(tmp_path, flags, native):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: test\n" + flags)
+    assert cpu_has_native_bfloat16(cpuinfo) is native
+
+
+def test_unreadable_cpu_flags_mean_no_bfloat16(tmp_path):
+    assert cpu_has_native_bfloat16(tmp_path / "missing") is False
+
+
+@pytest.mark.parametrize("name", ["float32", "mixed_bfloat16"])
+def test_explicit_precisions_are_kept(name):
+    assert resolve_precision(name) == name
+
+
+def test_auto_precision_trains_in_the_precision_this_machine_suits_and_records_it(tmp_path):
+    dataset = make_dataset(n_train=64, n_test=16)
+    result = train(TrainConfig(arch="tiny_cnn", epochs=1, precision="auto"), dataset, runs_dir=tmp_path)
+    assert result.state == "completed", result.message
+    run = runs.load_run(result.run_dir)
+    chosen = resolve_precision("auto")
+    assert chosen in ("float32", "mixed_bfloat16") and run.config["precision"] == chosen
+    compute_dtype = runs.load_model(run).get_layer("conv1").compute_dtype
+    assert compute_dtype == ("bfloat16" if chosen == "mixed_bfloat16" else "float32")
+    assert keras.config.dtype_policy().name == "float32"
