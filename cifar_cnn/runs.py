@@ -190,7 +190,13 @@ def write_predictions(run_dir: Path, probabilities: np.ndarray, labels: np.ndarr
 
 
 def save_model(run_dir: Path, model) -> None:
-    atomic_write(run_dir / MODEL_FILE, lambda p: model.save(p))
+    """Save the architecture and every weight, but not the optimizer: runs are for inference, and
+    without the optimizer any Keras loads them, whatever custom optimizer trained them."""
+    import keras
+
+    inference_copy = keras.models.clone_model(model)
+    inference_copy.set_weights(model.get_weights())
+    atomic_write(run_dir / MODEL_FILE, lambda p: inference_copy.save(p))
 
 
 # ---------------------------------------------------------------- reading

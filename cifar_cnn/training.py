@@ -25,6 +25,7 @@ from cifar_cnn.batchnorm import RecalibrateBatchNorm, recalibrate_batchnorm
 from cifar_cnn.data import Dataset
 from cifar_cnn.live import LiveHistory, LiveMetrics
 from cifar_cnn.models import ARCHITECTURES, build_model, initialize_whitening
+from cifar_cnn.optimizers import ShiftBoostSGD
 from cifar_cnn.precision import PRECISIONS, resolve_precision
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -68,6 +69,8 @@ class TrainConfig:
         schedule: "constant" keeps `learning_rate`; "one_cycle" warms up from a
             tenth of it to it over the first 20% of steps, then follows a cosine
             down to zero at the last step.
+        shift_lr_scale: with "sgd", multiplies the learning rate of every
+            BatchNorm shift (beta); airbench uses 64 (see `cifar_cnn.optimizers`).
         weight_decay: shrinks every weight by `learning rate x weight_decay`
             each step (decoupled from the gradient, as in AdamW); 0 turns it off.
         precision: "float32"; "mixed_bfloat16": compute in bfloat16 and keep
@@ -97,6 +100,7 @@ class TrainConfig:
     seed: int = 0
     label_smoothing: float = 0.0
     schedule: str = "constant"
+    shift_lr_scale: float = 1.0
     weight_decay: float = 0.0
     precision: str = "float32"
     flip_tta: bool = False
@@ -135,6 +139,10 @@ class TrainConfig:
             raise ConfigError(f"Label smoothing must lie in [0, 1), not {self.label_smoothing!r}.")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"Unknown learning-rate schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}.")
+        if not (isinstance(self.shift_lr_scale, (int, float)) and math.isfinite(self.shift_lr_scale) and 0 < self.shift_lr_scale <= 1000):
+            raise ConfigError(f"The BatchNorm shift learning-rate scale must be a number above 0 and at most 1000, not {self.shift_lr_scale!r}.")
+        if self.shift_lr_scale != 1 and self.optimizer != "sgd":
+            raise ConfigError(f"A BatchNorm shift learning-rate scale needs the sgd optimizer; with {self.optimizer} leave it at 1.")
         if not (isinstance(self.weight_decay, (int, float)) and 0 <= self.weight_decay < 1):
             raise ConfigError(f"Weight decay must lie in [0, 1), not {self.weight_decay!r}.")
         if self.precision not in PRECISIONS:
@@ -195,6 +203,8 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int = 1) -> keras.optim
         return keras.optimizers.Adam(rate, weight_decay=decay)
     if config.optimizer == "adamw":
         return keras.optimizers.AdamW(rate, weight_decay=config.weight_decay or 0.004)  # 0.004: Keras' default
+    if config.shift_lr_scale != 1:
+        return ShiftBoostSGD(rate, momentum=0.9, nesterov=True, weight_decay=decay, shift_lr_scale=config.shift_lr_scale)
     return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, weight_decay=decay)
 
 

@@ -3,7 +3,7 @@ import streamlit as st
 from cifar_cnn import plots
 from cifar_cnn.jobs import JobBusyError
 from cifar_cnn.models import ARCHITECTURES
-from cifar_cnn.presets import PRESETS, preset_config
+from cifar_cnn.presets import PRESETS, preset_config, preset_settings
 from cifar_cnn.training import OPTIMIZERS, PRECISIONS, STRATEGIES, ConfigError, TrainConfig
 from cifar_cnn.ui import format
 from cifar_cnn.ui.resources import job_runner
@@ -35,7 +35,8 @@ else:
     )
     preset = recipe != "custom"
     if preset:
-        st.caption("The preset sets: " + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in PRESETS[recipe].items()) + ".")
+        st.caption("The preset sets, on this machine: "
+                   + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in preset_settings(recipe).items()) + ".")
     left, middle, right = st.columns(3)
     arch = left.selectbox("Architecture", sorted(ARCHITECTURES), index=sorted(ARCHITECTURES).index("seed_cnn"), key="arch", disabled=preset,
                           help="seed_cnn: the seed notebook's 4-conv, 3-dense network. fast_cnn: airbench-style, the most accuracy per minute "
@@ -62,7 +63,7 @@ else:
     validation = middle.radio("Validate on", ["test", "holdout"], horizontal=True, key="validation",
                               format_func={"test": "test set", "holdout": "10% of train"}.get,
                               help="The seed notebook validates on the test set; a holdout keeps the test set unseen.")
-    augment = right.checkbox("Augment", value=True, key="augment", disabled=preset, help="Random crop (4-pixel padding) and horizontal flip, per image.")
+    augment = right.checkbox("Augment", value=True, key="augment", disabled=preset, help="Random crop (shifting each image by up to 4 pixels) and horizontal flip, per image.")
     with st.expander("Devices and precision"):
         strategy = st.radio("Train on", STRATEGIES, key="strategy", horizontal=True,
                             format_func={"default": "one device", "mirrored": "all local GPUs (MirroredStrategy)"}.get,

@@ -198,3 +198,13 @@ def test_training_with_a_preset_from_the_train_page(artifacts):
     assert job.wait(timeout=300)
     assert job.state == "completed", job.message
     assert (job.config.schedule, job.config.label_smoothing, job.config.batch_size) == ("one_cycle", 0.1, 128)
+
+
+def test_the_fast_recipe_shows_what_it_sets_on_this_machine(artifacts):
+    from cifar_cnn.precision import resolve_precision
+
+    app = open_page("pages/2_train.py")
+    app.selectbox(key="recipe").set_value("fast").run()
+    caption = next(caption.value for caption in app.caption if caption.value.startswith("The preset sets"))
+    assert f"precision {resolve_precision('auto')}" in caption and "arch options {'widths'" in caption
+    assert "shift lr scale 64.0" in caption and "crop padding 2" in caption

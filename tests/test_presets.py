@@ -2,7 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from cifar_cnn import runs
+from cifar_cnn import presets, runs
+from cifar_cnn.precision import resolve_precision
 from cifar_cnn.presets import PRESETS, preset_config
 from cifar_cnn.training import ConfigError, TrainConfig, learning_rate_schedule, train
 from synthetic_arrays import make_dataset
@@ -50,5 +51,14 @@ def test_bad_recipe_settings_are_refused(changes):
 
 def test_fast_preset_uses_the_airbench_style_network_in_bfloat16_where_it_is_native():
     config = preset_config("fast")
-    assert (config.arch, config.optimizer, config.precision) == ("fast_cnn", "sgd", "auto")
+    assert (config.arch, config.optimizer, config.precision) == ("fast_cnn", "sgd", resolve_precision("auto"))
+    assert config.shift_lr_scale == 64 and config.crop_padding == 2
     assert config.label_smoothing == 0.2 and config.weight_decay > 0 and config.schedule == "one_cycle" and config.flip_tta
+
+
+@pytest.mark.parametrize("precision, widths", [("float32", [32, 64, 128]), ("mixed_bfloat16", [64, 128, 256])])
+def test_fast_preset_widths_follow_the_precision_the_hardware_trains_in(monkeypatch, precision, widths):
+    monkeypatch.setattr(presets, "resolve_precision", lambda name: precision)
+    config = presets.preset_config("fast")
+    assert (config.precision, config.arch_options) == (precision, {"widths": widths})
+    assert presets.preset_config("fast", arch_options={}).arch_options == {}  # an override still wins

@@ -154,6 +154,8 @@ def test_holdout_validation_and_subset(dataset, tmp_path):
         ({"arch": "tiny_cnn", "arch_options": {"depth": 3}}, "tiny_cnn has no option 'depth'; its options are filters"),
         ({"arch_options": ["conv_dropout", 0.1]}, "mapping"),
         ({"crop_padding": -1}, "Crop padding"),
+        ({"shift_lr_scale": 64.0}, "needs the sgd optimizer"),
+        ({"optimizer": "sgd", "shift_lr_scale": 0}, "shift learning-rate scale"),
         ({"crop_padding": 2.5}, "Crop padding"),
     ],
 )
@@ -178,8 +180,10 @@ def test_arch_options_reach_the_model_and_the_saved_config(dataset, tmp_path):
 
 
 def test_bfloat16_training_saves_a_model_plain_keras_loads(dataset, tmp_path):
-    result = train(TrainConfig(arch="fast_cnn", epochs=1, batch_size=64, precision="mixed_bfloat16", optimizer="sgd",
-                               learning_rate=0.05, weight_decay=0.01), dataset, runs_dir=tmp_path)
+    # Small widths: where bfloat16 is emulated (CPUs without AVX-512 BF16) it is several times slower than float32.
+    result = train(TrainConfig(arch="fast_cnn", arch_options={"widths": [8, 16, 16]}, epochs=1, batch_size=64,
+                               precision="mixed_bfloat16", optimizer="sgd",
+                               learning_rate=0.05, weight_decay=0.01, shift_lr_scale=64.0), dataset, runs_dir=tmp_path)
     assert result.state == "completed", result.message
     plain = keras.models.load_model(result.run_dir / "model.keras")
     assert plain.get_layer("group1_conv1").compute_dtype == "bfloat16"
@@ -197,6 +201,19 @@ def test_weight_decay_shrinks_the_weights(dataset):
     optimizer = make_optimizer(TrainConfig(optimizer="sgd", learning_rate=0.1, weight_decay=0.5))
     optimizer.apply_gradients([(np.zeros(3, dtype=np.float32), variable)])
     np.testing.assert_allclose(keras.ops.convert_to_numpy(variable), 1 - 0.1 * 0.5)
+
+
+def test_batchnorm_shifts_learn_faster_by_the_shift_scale():
+    from cifar_cnn.training import make_optimizer
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, use_bias=False), keras.layers.BatchNormalization(scale=False)])
+    kernel, shift = model.layers[0].kernel, model.layers[1].beta
+    kernel.assign(np.ones((2, 2), dtype=np.float32))
+    optimizer = make_optimizer(TrainConfig(optimizer="sgd", learning_rate=0.1, shift_lr_scale=64.0))
+    optimizer.apply_gradients([(np.ones((2, 2), dtype=np.float32), kernel), (np.ones(2, dtype=np.float32), shift)])
+    kernel_step = 1 - keras.ops.convert_to_numpy(kernel)[0, 0]
+    shift_step = -keras.ops.convert_to_numpy(shift)[0]
+    assert kernel_step > 0 and shift_step == pytest.approx(64 * kernel_step, rel=1e-4)
 
 
 def test_flip_tta_predictions_average_each_image_and_its_mirror(dataset, tmp_path):
