@@ -13,6 +13,7 @@ def test_seed_preset_uses_the_seed_network_with_a_better_recipe():
     config = preset_config("seed")
     assert config.arch == "seed_cnn" and config.augment
     assert config.schedule == "one_cycle" and config.label_smoothing > 0
+    assert config.arch_options == {"conv_dropout": 0.1, "dense_dropout": 0.25}
 
 
 def test_overrides_win_over_the_preset():
