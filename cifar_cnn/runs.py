@@ -194,7 +194,7 @@ def save_model(run_dir: Path, model) -> None:
     without the optimizer any Keras loads them, whatever custom optimizer trained them."""
     import keras
 
-    inference_copy = keras.models.clone_model(model)
+    inference_copy = keras.Model.from_config(model.get_config())  # uncompiled, unlike keras.models.clone_model
     inference_copy.set_weights(model.get_weights())
     atomic_write(run_dir / MODEL_FILE, lambda p: inference_copy.save(p))
 

@@ -1,5 +1,6 @@
 import json
 import math
+import zipfile
 
 import keras
 import numpy as np
@@ -185,6 +186,8 @@ def test_bfloat16_training_saves_a_model_plain_keras_loads(dataset, tmp_path):
                                precision="mixed_bfloat16", optimizer="sgd",
                                learning_rate=0.05, weight_decay=0.01, shift_lr_scale=64.0), dataset, runs_dir=tmp_path)
     assert result.state == "completed", result.message
+    with zipfile.ZipFile(result.run_dir / "model.keras") as saved:
+        assert not json.loads(saved.read("config.json")).get("compile_config")  # no custom optimizer to import
     plain = keras.models.load_model(result.run_dir / "model.keras")
     assert plain.get_layer("group1_conv1").compute_dtype == "bfloat16"
     assert plain.get_layer("group1_conv1").kernel.dtype == "float32"  # weights stay float32
