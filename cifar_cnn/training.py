@@ -121,6 +121,8 @@ class TrainConfig:
         unknown = sorted(set(self.arch_options) - set(accepted))
         if unknown:
             raise ConfigError(f"{self.arch} has no option {', '.join(map(repr, unknown))}; its options are {', '.join(accepted) or 'none'}.")
+        if self.arch_options:
+            self._check_arch_options_build()
         if not isinstance(self.epochs, int) or self.epochs < 1:
             raise ConfigError(f"Epochs must be a whole number of at least 1, not {self.epochs!r}.")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
@@ -151,6 +153,14 @@ class TrainConfig:
             raise ConfigError(f"Unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}.")
         if self.subset is not None and (not isinstance(self.subset, int) or self.subset < 1):
             raise ConfigError(f"The train subset must be a whole number of images of at least 1, not {self.subset!r}.")
+
+    def _check_arch_options_build(self) -> None:
+        # A bad value (a word for a number, a negative width) only shows when the model is built: build one now,
+        # so it is refused before a run exists.
+        try:
+            build_model(self.arch, 10, **self.arch_options)
+        except Exception as error:  # noqa: BLE001 - any builder error means these options cannot work
+            raise ConfigError(f"{self.arch} cannot be built with {self.arch_options}: {error}") from None
 
     def _check_against(self, dataset: Dataset) -> None:
         available = len(dataset.x_train)

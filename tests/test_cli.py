@@ -81,6 +81,8 @@ def test_runs_with_no_runs(tmp_path, capsys):
         (["train", "--arch-option", "dropout"], "NAME=VALUE"),
         (["train", "--arch", "tiny_cnn", "--arch-option", "depth=3"], "tiny_cnn has no option 'depth'"),
         (["train", "--crop-padding", "40"], "Crop padding"),
+        (["train", "--shift-lr-scale", "64"], "needs the sgd optimizer"),
+        (["train", "--arch-option", "conv_dropout=lots"], "seed_cnn cannot be built with"),
         (["fly"], "invalid choice"),
         ([], "required"),
     ],

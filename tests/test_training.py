@@ -154,6 +154,7 @@ def test_holdout_validation_and_subset(dataset, tmp_path):
         ({"weight_decay": -0.1}, "Weight decay"),
         ({"arch": "tiny_cnn", "arch_options": {"depth": 3}}, "tiny_cnn has no option 'depth'; its options are filters"),
         ({"arch_options": ["conv_dropout", 0.1]}, "mapping"),
+        ({"arch_options": {"conv_dropout": "lots"}}, "seed_cnn cannot be built with"),
         ({"crop_padding": -1}, "Crop padding"),
         ({"shift_lr_scale": 64.0}, "needs the sgd optimizer"),
         ({"optimizer": "sgd", "shift_lr_scale": 0}, "shift learning-rate scale"),
