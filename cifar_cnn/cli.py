@@ -172,7 +172,7 @@ def _config_from(args):
     from cifar_cnn.presets import preset_config
     from cifar_cnn.training import TrainConfig
 
-    base = preset_config(args.preset) if args.preset else TrainConfig()
+    base = preset_config(args.preset, **({"precision": args.precision} if args.precision else {})) if args.preset else TrainConfig()
     if args.arch and args.arch != base.arch:
         base = dataclasses.replace(base, arch_options={})  # the preset's options belong to its own architecture
     if args.arch_options:

@@ -65,15 +65,16 @@ BY_PRECISION: dict[str, dict[str, dict]] = {
 }
 
 
-def preset_settings(name: str) -> dict:
-    """The settings preset `name` makes on this machine: its own, with "auto" precision resolved."""
+def preset_settings(name: str, precision: str | None = None) -> dict:
+    """The settings preset `name` makes on this machine, in `precision` (default: the preset's, "auto" resolved)."""
     if name not in PRESETS:
         raise ConfigError(f"Unknown preset {name!r}; choose one of {', '.join(sorted(PRESETS))}.")
     settings = dict(PRESETS[name])
-    settings["precision"] = resolve_precision(settings.get("precision", "float32"))
+    settings["precision"] = resolve_precision(precision or settings.get("precision", "float32"))
     return {**settings, **BY_PRECISION.get(name, {}).get(settings["precision"], {})}
 
 
 def preset_config(name: str, **overrides) -> TrainConfig:
-    """The preset's settings on this machine, with `overrides` on top."""
-    return dataclasses.replace(TrainConfig(**preset_settings(name)), **overrides)
+    """The preset's settings on this machine, with `overrides` on top (a precision override also picks
+    the settings that go with it)."""
+    return dataclasses.replace(TrainConfig(**preset_settings(name, overrides.get("precision"))), **overrides)

@@ -63,3 +63,8 @@ def test_fast_preset_widths_follow_the_precision_the_hardware_trains_in(monkeypa
     config = presets.preset_config("fast")
     assert (config.precision, config.arch_options) == (precision, {"widths": widths})
     assert presets.preset_config("fast", arch_options={}).arch_options == {}  # an override still wins
+
+
+def test_a_precision_override_brings_the_fast_widths_that_suit_it():
+    assert preset_config("fast", precision="float32").arch_options == {"widths": [32, 64, 128]}
+    assert preset_config("fast", precision="mixed_bfloat16").arch_options == {"widths": [64, 128, 256]}
