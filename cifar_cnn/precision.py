@@ -9,6 +9,7 @@ bfloat16 against 75 in float32. "auto" picks per machine.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 PRECISIONS = ("float32", "mixed_bfloat16", "auto")
@@ -39,10 +40,15 @@ def gpus_have_native_bfloat16() -> bool | None:
     return all(tuple(capability) >= (8, 0) for capability in capabilities)
 
 
+@functools.cache  # the hardware does not change while the app runs; pages ask on every rerun
+def hardware_has_native_bfloat16() -> bool:
+    """The GPUs' answer where there are GPUs, the CPU's otherwise."""
+    on_gpus = gpus_have_native_bfloat16()
+    return cpu_has_native_bfloat16() if on_gpus is None else on_gpus
+
+
 def resolve_precision(name: str) -> str:
     """"auto" becomes "mixed_bfloat16" where the hardware computes bfloat16 natively and "float32" elsewhere."""
     if name != "auto":
         return name
-    on_gpus = gpus_have_native_bfloat16()
-    native = cpu_has_native_bfloat16() if on_gpus is None else on_gpus
-    return "mixed_bfloat16" if native else "float32"
+    return "mixed_bfloat16" if hardware_has_native_bfloat16() else "float32"
