@@ -41,7 +41,7 @@ else:
     columns = st.columns(3)
     columns[0].metric("Train accuracy", format.percent(latest.metrics["train_accuracy"]))
     columns[1].metric("Test accuracy", format.percent(latest.metrics["test_accuracy"]))
-    columns[2].metric("Epochs", f"{latest.epochs_done} of {latest.config.get('epochs', '?')}")
+    columns[2].metric("Epochs", latest.progress)
     st.caption(f"Run {latest.run_id} ({latest.state}, {latest.config.get('arch')}).")
     if len(latest.history):
         left, right = st.columns(2)

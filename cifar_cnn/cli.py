@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--arch-option", action="append", type=_arch_option, metavar="NAME=VALUE", dest="arch_options",
                        help="an option of the architecture's builder, e.g. conv_dropout=0.1 or widths=[32,64,128] (repeatable)")
     train.add_argument("--epochs", type=_positive_int, help="default: 10")
+    train.add_argument("--minutes", type=_positive_float,
+                       help="train for this many minutes instead (validation not counted); the learning-rate schedule ends when the "
+                            "time does, and --epochs, if given, caps the passes")
     train.add_argument("--batch-size", type=_positive_int, help="default: 64")
     train.add_argument("--optimizer", help="adam, adamw or sgd (default: adam)")
     train.add_argument("--lr", type=_positive_float, help="learning rate (default: 0.001)")
@@ -170,7 +173,7 @@ def _config_from(args):
     import dataclasses
 
     from cifar_cnn.presets import preset_config
-    from cifar_cnn.training import TrainConfig
+    from cifar_cnn.training import UNCAPPED_EPOCHS, TrainConfig
 
     base = preset_config(args.preset, **({"precision": args.precision} if args.precision else {})) if args.preset else TrainConfig()
     if args.arch and args.arch != base.arch:
@@ -178,7 +181,7 @@ def _config_from(args):
     if args.arch_options:
         base = dataclasses.replace(base, arch_options={**base.arch_options, **dict(args.arch_options)})
     given = {
-        "arch": args.arch, "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
+        "arch": args.arch, "epochs": args.epochs or (UNCAPPED_EPOCHS if args.minutes else None), "minutes": args.minutes, "batch_size": args.batch_size, "optimizer": args.optimizer,
         "learning_rate": args.lr, "schedule": args.schedule, "label_smoothing": args.label_smoothing, "augment": args.augment,
         "crop_padding": args.crop_padding, "shift_lr_scale": args.shift_lr_scale, "weight_decay": args.weight_decay, "precision": args.precision, "flip_tta": args.flip_tta,
         "validation": args.validation, "subset": args.subset, "seed": args.seed, "strategy": args.strategy,
@@ -264,11 +267,11 @@ def _runs(args) -> int:
     if not found:
         print("No runs yet. Train one with `python -m cifar_cnn train`.")
         return 0
-    print(f"{'run':<34} {'state':<12} {'arch':<10} {'epochs':>7} {'train acc':>9} {'test acc':>9}")
+    print(f"{'run':<34} {'state':<12} {'arch':<10} {'epochs':>12} {'train acc':>9} {'test acc':>9}")
     for run in found:
         metrics = run.metrics or {}
         train_acc = f"{metrics['train_accuracy']:.2%}" if "train_accuracy" in metrics else "-"
         test_acc = f"{metrics['test_accuracy']:.2%}" if "test_accuracy" in metrics else "-"
-        epochs = f"{run.epochs_done}/{run.config.get('epochs', '?')}"
-        print(f"{run.run_id:<34} {run.state:<12} {str(run.config.get('arch')):<10} {epochs:>7} {train_acc:>9} {test_acc:>9}")
+        epochs = run.progress
+        print(f"{run.run_id:<34} {run.state:<12} {str(run.config.get('arch')):<10} {epochs:>12} {train_acc:>9} {test_acc:>9}")
     return 0

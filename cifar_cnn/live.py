@@ -33,13 +33,15 @@ class LiveSnapshot:
     elapsed_s: float
     stop_requested: bool
     run_dir: Path | None
+    budget_fraction: float | None = None  # share of a time budget used (None: training for a number of epochs)
 
     @property
     def fraction_done(self) -> float:
         total = self.total_epochs * self.steps_per_epoch
         if not total or self.epoch == 0:
             return 0.0
-        return min(1.0, ((self.epoch - 1) * self.steps_per_epoch + self.batch) / total)
+        by_epochs = min(1.0, ((self.epoch - 1) * self.steps_per_epoch + self.batch) / total)
+        return by_epochs if self.budget_fraction is None else max(by_epochs, self.budget_fraction)
 
     @property
     def seconds_left(self) -> float | None:
@@ -60,6 +62,7 @@ class LiveHistory:
     _epoch: int = 0
     _batch: int = 0
     _images_per_s: float = 0.0
+    _budget_fraction: float | None = None
     _started_at: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -86,6 +89,7 @@ class LiveHistory:
                 elapsed_s=elapsed,
                 stop_requested=self._stop.is_set(),
                 run_dir=self.run_dir,
+                budget_fraction=self._budget_fraction,
             )
 
     # The methods below are called by the training thread only.
@@ -99,11 +103,12 @@ class LiveHistory:
         with self._lock:
             self._epoch, self._batch = epoch, 0
 
-    def add_batch(self, row: dict, images_per_s: float) -> None:
+    def add_batch(self, row: dict, images_per_s: float, budget_fraction: float | None = None) -> None:
         with self._lock:
             self._batches.append(row)
             self._batch = row["batch"]
             self._images_per_s = images_per_s
+            self._budget_fraction = budget_fraction
 
     def add_epoch(self, row: dict) -> None:
         with self._lock:
@@ -118,9 +123,10 @@ class LiveHistory:
 class LiveMetrics(keras.callbacks.Callback):
     """Feeds a `LiveHistory` and stops training when asked or when the loss diverges."""
 
-    def __init__(self, live: LiveHistory, epochs: int, train_images: int, batch_size: int):
+    def __init__(self, live: LiveHistory, epochs: int, train_images: int, batch_size: int, budget=None):
+        """`budget`: the run's `cifar_cnn.budget.TimeBudget`, if it trains for a time."""
         super().__init__()
-        self.live = live
+        self.live, self.budget = live, budget
         self.epochs, self.train_images, self.batch_size = epochs, train_images, batch_size
         self.steps_per_epoch = math.ceil(train_images / batch_size)
         self.diverged: str | None = None
@@ -166,7 +172,7 @@ class LiveMetrics(keras.callbacks.Callback):
             self._window_started, self._window_batches = now, 0
         step = (self._epoch - 1) * self.steps_per_epoch + batch + 1
         row = {"step": step, "epoch": self._epoch, "batch": batch + 1, **this_batch}
-        self.live.add_batch(row, images_per_s)
+        self.live.add_batch(row, images_per_s, self.budget.fraction_used() if self.budget else None)
         if not math.isfinite(loss):
             self.diverged = f"The loss became {loss} in epoch {self._epoch}, batch {batch + 1}. Try a lower learning rate."
             self.model.stop_training = True

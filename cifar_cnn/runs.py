@@ -83,6 +83,13 @@ class Run:
         return len(self.history)
 
     @property
+    def progress(self) -> str:
+        """Epochs done against the plan: "3 of 10", or "5 in 10 min" for a run trained for a time budget."""
+        if self.config.get("minutes"):
+            return f"{self.epochs_done} in {self.config['minutes']:g} min"
+        return f"{self.epochs_done} of {self.config.get('epochs', '?')}"
+
+    @property
     def duration_s(self) -> float | None:
         started, finished = self.status.get("started_at"), self.status.get("finished_at")
         if started is None:

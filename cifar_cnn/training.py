@@ -22,6 +22,7 @@ import numpy as np
 
 from cifar_cnn import inference, pipeline, runs
 from cifar_cnn.batchnorm import RecalibrateBatchNorm, recalibrate_batchnorm
+from cifar_cnn.budget import SCHEDULE_RESOLUTION, TimeBudget, schedule_over_budget
 from cifar_cnn.data import Dataset
 from cifar_cnn.live import LiveHistory, LiveMetrics
 from cifar_cnn.models import ARCHITECTURES, build_model, initialize_whitening
@@ -37,6 +38,9 @@ WHITENING_IMAGES = 5000
 # Training images that re-estimate BatchNormalization statistics before each validation and at the end
 # (see cifar_cnn.batchnorm): 1,024 took about 2 s for the seed CNN on 2 cores and gave the same accuracy as 4,096.
 BATCHNORM_CALIBRATION_IMAGES = 1024
+MAX_MINUTES = 7 * 24 * 60
+# `epochs` for a time budget that should end training on its own.
+UNCAPPED_EPOCHS = 1000
 
 
 class ConfigError(ValueError):
@@ -51,7 +55,10 @@ class TrainConfig:
         arch: a name in `cifar_cnn.models.ARCHITECTURES`.
         arch_options: keyword arguments for that architecture's builder, e.g.
             {"conv_dropout": 0.1} for seed_cnn; empty keeps its defaults.
-        epochs: passes over the training images.
+        epochs: passes over the training images (with `minutes`, the most passes to make).
+        minutes: train for this many minutes instead (validation passes do not
+            count); the learning-rate schedule then follows the share of the
+            time used, so it ends when the time does. None trains for `epochs`.
         batch_size: images per gradient step.
         optimizer: "adam", "adamw" or "sgd" (with Nesterov momentum 0.9).
         learning_rate: the optimizer's step size.
@@ -89,6 +96,7 @@ class TrainConfig:
     arch: str = "seed_cnn"
     arch_options: dict[str, Any] = field(default_factory=dict)
     epochs: int = 10
+    minutes: float | None = None
     batch_size: int = 64
     optimizer: str = "adam"
     learning_rate: float = 1e-3
@@ -125,6 +133,8 @@ class TrainConfig:
             self._check_arch_options_build()
         if not isinstance(self.epochs, int) or self.epochs < 1:
             raise ConfigError(f"Epochs must be a whole number of at least 1, not {self.epochs!r}.")
+        if self.minutes is not None and not (isinstance(self.minutes, (int, float)) and math.isfinite(self.minutes) and 0 < self.minutes <= MAX_MINUTES):
+            raise ConfigError(f"The training time must be a number of minutes above 0 and at most {MAX_MINUTES} (a week), not {self.minutes!r}.")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"Batch size must be a whole number of at least 1, not {self.batch_size!r}.")
         if self.optimizer not in OPTIMIZERS:
@@ -193,10 +203,11 @@ class TrainResult:
 
 
 def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
-    """A float for "constant"; a Keras schedule over every step of training for "one_cycle"."""
+    """A float for "constant"; a Keras schedule over every step of training for "one_cycle" (over
+    `SCHEDULE_RESOLUTION` steps for a time budget, see `cifar_cnn.budget`)."""
     if config.schedule == "constant":
         return config.learning_rate
-    total_steps = max(2, config.epochs * steps_per_epoch)
+    total_steps = SCHEDULE_RESOLUTION if config.minutes else max(2, config.epochs * steps_per_epoch)
     warmup_steps = max(1, int(0.2 * total_steps))
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.learning_rate / 10,
@@ -207,7 +218,8 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int = 1) -> keras.optimizers.Optimizer:
-    rate = learning_rate_schedule(config, steps_per_epoch)
+    # Under a time budget the rate is a plain variable that `TimeBudget` sets before every batch.
+    rate = config.learning_rate if config.minutes else learning_rate_schedule(config, steps_per_epoch)
     decay = config.weight_decay or None
     if config.optimizer == "adam":
         return keras.optimizers.Adam(rate, weight_decay=decay)
@@ -339,7 +351,11 @@ def _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, 
         fit_train_targets, fit_val_targets = (keras.utils.to_categorical(y, dataset.num_classes) for y in (y_train, y_val))
     if config.batch_size < strategy.num_replicas_in_sync:
         raise ConfigError(f"A batch of {config.batch_size} cannot be split over {strategy.num_replicas_in_sync} devices; use a larger batch size.")
-    live_metrics = LiveMetrics(live, config.epochs, len(x_train), config.batch_size)
+    budget = None
+    if config.minutes:
+        schedule = None if config.schedule == "constant" else schedule_over_budget(learning_rate_schedule(config, steps_per_epoch))
+        budget = TimeBudget(config.minutes, schedule, total_steps=config.epochs * steps_per_epoch)
+    live_metrics = LiveMetrics(live, config.epochs, len(x_train), config.batch_size, budget)
     calibration_images = x_train[np.random.default_rng(config.seed).permutation(len(x_train))[:BATCHNORM_CALIBRATION_IMAGES]]
     model.fit(
         pipeline.training_dataset(x_train, fit_train_targets, config.batch_size, augment=config.augment,
@@ -347,7 +363,8 @@ def _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, 
         validation_data=pipeline.evaluation_dataset(x_val, fit_val_targets),
         epochs=config.epochs,
         # Stop checks come last in each batch.
-        callbacks=[*callbacks, RecalibrateBatchNorm(calibration_images), live_metrics, _HistoryWriter(run_dir, live)],
+        # The budget comes first, so that it pauses its clock before the BatchNorm re-estimation that precedes each validation.
+        callbacks=[*([budget] if budget else []), *callbacks, RecalibrateBatchNorm(calibration_images), live_metrics, _HistoryWriter(run_dir, live)],
         verbose=verbose,
         shuffle=False,  # the pipeline shuffles
     )
@@ -365,7 +382,8 @@ def _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, 
     runs.write_predictions(run_dir, test_probabilities, dataset.y_test)
     state = "stopped" if live.stop_requested else "completed"
     epochs_done = len(live.epoch_rows)
-    message = f"Stopped by request after {epochs_done} of {config.epochs} epochs." if state == "stopped" else ""
+    planned = f"epochs of a {config.minutes:g}-minute budget" if config.minutes else f"of {config.epochs} epochs"
+    message = f"Stopped by request after {epochs_done} {planned}." if state == "stopped" else ""
     runs.update_status(run_dir, state, message)
     return TrainResult(run_dir, state, message, metrics)
 

@@ -46,6 +46,10 @@ else:
         middle.number_input("Epochs", 1, 200, epochs, disabled=True, help="Set by the quick demo.")
     else:
         epochs = middle.number_input("Epochs", 1, 200, 10, key="epochs", help="Passes over all training images.")
+    minutes = 0 if quick else middle.number_input(
+        "Time budget in minutes (0 = none)", 0.0, 24 * 60.0, 0.0, step=1.0, key="minutes",
+        help="Stop training when this much time is up (validation does not count). The learning-rate schedule then "
+        "ends when the time does; the epochs only cap the passes. How much accuracy can 5 minutes buy?")
     batch_size = right.select_slider("Batch size", [16, 32, 64, 128, 256], value=64, key="batch_size", disabled=preset,
                                      help="Images per weight update.")
     left, middle, right = st.columns(3)
@@ -76,7 +80,7 @@ else:
                              "only emulates it. Automatic picks bfloat16 only where the hardware computes it natively.")
 
     if st.button("Train", type="primary", icon=":material/play_arrow:"):
-        chosen = dict(epochs=int(epochs), validation=validation, subset=int(subset) or None, seed=int(seed), strategy=strategy)
+        chosen = dict(epochs=int(epochs), minutes=float(minutes) or None, validation=validation, subset=int(subset) or None, seed=int(seed), strategy=strategy)
         try:
             if preset:
                 config = preset_config(recipe, **chosen)

@@ -21,7 +21,7 @@ table = pd.DataFrame(
         "run": [run.run_id for run in found],
         "started": [datetime.fromtimestamp(run.status.get("started_at") or 0) for run in found],
         "architecture": [run.config.get("arch", "?") for run in found],
-        "epochs": [f"{run.epochs_done} of {run.config.get('epochs', '?')}" for run in found],
+        "epochs": [run.progress for run in found],
         "train accuracy": [(run.metrics or {}).get("train_accuracy") for run in found],
         "test accuracy": [(run.metrics or {}).get("test_accuracy") for run in found],
         "status": [run.state for run in found],

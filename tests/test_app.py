@@ -208,3 +208,18 @@ def test_the_fast_recipe_shows_what_it_sets_on_this_machine(artifacts):
     caption = next(caption.value for caption in app.caption if caption.value.startswith("The preset sets"))
     assert f"precision {resolve_precision('auto')}" in caption and "arch options {'widths'" in caption
     assert "shift lr scale 64.0" in caption and "crop padding 2" in caption
+
+
+def test_a_time_budget_from_the_train_page(artifacts):
+    app = open_page("pages/2_train.py")
+    app.toggle(key="quick_demo").set_value(False).run()
+    app.selectbox(key="arch").set_value("tiny_cnn")
+    app.number_input(key="epochs").set_value(200)
+    app.number_input(key="minutes").set_value(0.1)
+    next(button for button in app.button if button.label == "Train").click().run()
+    assert not app.exception, app.exception
+    job = job_runner().job
+    assert job.wait(timeout=120)
+    assert job.state == "completed", job.message
+    assert job.config.minutes == 0.1
+    assert len(job.live.epoch_rows) < 200

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cifar_cnn.cli import main
+from cifar_cnn.training import UNCAPPED_EPOCHS
 from synthetic_data import write_image_folder
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +43,7 @@ def test_runs_lists_the_run(trained, capsys):
     artifacts, _ = trained
     assert main(["runs", "--artifacts", str(artifacts)]) == 0
     out = capsys.readouterr().out
-    assert "completed" in out and "tiny_cnn" in out and "2/2" in out
+    assert "completed" in out and "tiny_cnn" in out and "2 of 2" in out
 
 
 def test_evaluate_prints_tables_and_exports_charts(trained, tmp_path, capsys):
@@ -81,6 +82,8 @@ def test_runs_with_no_runs(tmp_path, capsys):
         (["train", "--arch-option", "dropout"], "NAME=VALUE"),
         (["train", "--arch", "tiny_cnn", "--arch-option", "depth=3"], "tiny_cnn has no option 'depth'"),
         (["train", "--crop-padding", "40"], "Crop padding"),
+        (["train", "--minutes", "-5"], "must be above 0"),
+        (["train", "--minutes", "inf"], "at most"),
         (["train", "--shift-lr-scale", "64"], "needs the sgd optimizer"),
         (["train", "--arch-option", "conv_dropout=lots"], "seed_cnn cannot be built with"),
         (["fly"], "invalid choice"),
@@ -145,3 +148,10 @@ def test_architecture_options_on_the_command_line(image_folder, tmp_path, capsys
     assert code == 0, capsys.readouterr().err
     config = json.loads(next((tmp_path / "runs").iterdir()).joinpath("config.json").read_text())
     assert (config["arch_options"], config["crop_padding"]) == ({"filters": [4, 6]}, 2)
+
+
+def test_training_for_minutes_on_the_command_line(image_folder, tmp_path, capsys):
+    code = main(["train", "--arch", "tiny_cnn", "--minutes", "0.05", "--data", str(image_folder), "--artifacts", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    config = json.loads(next((tmp_path / "runs").iterdir()).joinpath("config.json").read_text())
+    assert (config["minutes"], config["epochs"]) == (0.05, UNCAPPED_EPOCHS)

@@ -70,6 +70,13 @@ def test_fast_cnn_follows_airbench():
     assert model.output_shape == (None, 10)
 
 
+def test_a_whitening_stride_of_2_halves_the_resolution_and_the_whitening_still_sets():
+    model = build_model("fast_cnn", num_classes=10, widths=(8, 16, 32), whitening_stride=2)
+    assert model.get_layer("whiten").output.shape[1:3] == (16, 16)
+    initialize_whitening(model, np.random.default_rng(0).integers(0, 256, (50, 32, 32, 3), dtype=np.uint8))
+    assert model.predict(np.zeros((2, 32, 32, 3), np.uint8), verbose=0).shape == (2, 10)
+
+
 def test_fast_cnn_convs_start_as_identity_on_their_first_channels():
     kernel = keras.ops.convert_to_numpy(build_model("fast_cnn", num_classes=10).get_layer("group2_conv1").kernel)
     channels = kernel.shape[2]  # 64 in, 128 out

@@ -13,7 +13,8 @@ def test_seed_preset_uses_the_seed_network_with_a_better_recipe():
     config = preset_config("seed")
     assert config.arch == "seed_cnn" and config.augment
     assert config.schedule == "one_cycle" and config.label_smoothing > 0
-    assert config.arch_options == {"conv_dropout": 0.1, "dense_dropout": 0.25}
+    assert config.arch_options == {"conv_dropout": 0.0, "dense_dropout": 0.1}
+    assert config.crop_padding == 2 and config.flip_tta
 
 
 def test_overrides_win_over_the_preset():
@@ -57,11 +58,11 @@ def test_fast_preset_uses_the_airbench_style_network_in_bfloat16_where_it_is_nat
     assert config.label_smoothing == 0.2 and config.weight_decay > 0 and config.schedule == "one_cycle" and config.flip_tta
 
 
-@pytest.mark.parametrize("precision, widths", [("float32", [32, 64, 128]), ("mixed_bfloat16", [64, 128, 256])])
-def test_fast_preset_widths_follow_the_precision_the_hardware_trains_in(monkeypatch, precision, widths):
+@pytest.mark.parametrize("precision, widths, batch_size", [("float32", [32, 64, 128], 256), ("mixed_bfloat16", [64, 128, 256], 512)])
+def test_fast_preset_widths_follow_the_precision_the_hardware_trains_in(monkeypatch, precision, widths, batch_size):
     monkeypatch.setattr(presets, "resolve_precision", lambda name: precision)
     config = presets.preset_config("fast")
-    assert (config.precision, config.arch_options) == (precision, {"widths": widths})
+    assert (config.precision, config.arch_options, config.batch_size) == (precision, {"widths": widths}, batch_size)
     assert presets.preset_config("fast", arch_options={}).arch_options == {}  # an override still wins
 
 

@@ -127,3 +127,9 @@ def test_delete_refuses_a_running_run_and_paths_outside_runs(tmp_path):
 def test_unknown_run_id_says_how_to_list_runs(tmp_path):
     with pytest.raises(runs.RunError, match="cifar_cnn runs"):
         runs.load_run("20990101-000000-none", tmp_path)
+
+
+def test_progress_says_epochs_of_the_plan_or_of_the_time_budget(tmp_path):
+    by_epochs = runs.load_run(make_run(tmp_path))
+    by_time = runs.load_run(make_run(tmp_path, epochs=1000, minutes=2.5))
+    assert (by_epochs.progress, by_time.progress) == ("1 of 2", "1 in 2.5 min")

@@ -159,6 +159,10 @@ def test_holdout_validation_and_subset(dataset, tmp_path):
         ({"shift_lr_scale": 64.0}, "needs the sgd optimizer"),
         ({"optimizer": "sgd", "shift_lr_scale": 0}, "shift learning-rate scale"),
         ({"crop_padding": 2.5}, "Crop padding"),
+        ({"minutes": 0}, "minutes above 0"),
+        ({"minutes": float("nan")}, "minutes"),
+        ({"minutes": "ten"}, "minutes"),
+        ({"minutes": 1e9}, "at most"),
     ],
 )
 def test_bad_settings_are_refused_before_a_run_exists(dataset, tmp_path, changes, words):
