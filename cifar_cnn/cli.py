@@ -150,6 +150,8 @@ def _train(args) -> int:
           f"{dataset.num_classes} classes.", file=sys.stderr)
     for note in dataset.notes:
         print(f"Note: {note}", file=sys.stderr)
+    if config.minutes:
+        print(f"Training for {config.minutes:g} minutes (at most {config.epochs} epochs); the last epoch ends early.", file=sys.stderr)
 
     live = LiveHistory()
     previous_handler = _stop_on_first_ctrl_c(live)

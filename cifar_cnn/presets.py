@@ -1,6 +1,7 @@
 """Named training recipes: `TrainConfig`s that are known to train well.
 
     config = preset_config("seed", epochs=12)
+    config = preset_config("fast", minutes=10, epochs=UNCAPPED_EPOCHS)  # as much as 10 minutes buy
 
 - `seed`: the seed notebook's network with a recipe that converges faster
   than the notebook's (no dropout after the conv blocks and 0.1 after the dense layers,
@@ -12,8 +13,8 @@
   fast-moving statistics, scaled-down logits), Nesterov SGD with a one-cycle
   learning rate and 64 times faster BatchNorm shifts, weight decay, crops
   shifted by at most 2 pixels, label smoothing 0.2, bfloat16 compute where the
-  hardware has it, and flip test-time augmentation for the final test
-  predictions. bench/RESULTS.md has the measurements behind each choice.
+  hardware has it (with the wide net at batch 512; in float32 the narrow net at batch 256), and flip
+  test-time augmentation for the final test predictions. bench/RESULTS.md has the measurements behind each choice.
 """
 
 from __future__ import annotations

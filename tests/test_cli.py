@@ -153,5 +153,6 @@ def test_architecture_options_on_the_command_line(image_folder, tmp_path, capsys
 def test_training_for_minutes_on_the_command_line(image_folder, tmp_path, capsys):
     code = main(["train", "--arch", "tiny_cnn", "--minutes", "0.05", "--data", str(image_folder), "--artifacts", str(tmp_path)])
     assert code == 0, capsys.readouterr().err
+    assert "Training for 0.05 minutes" in capsys.readouterr().err
     config = json.loads(next((tmp_path / "runs").iterdir()).joinpath("config.json").read_text())
     assert (config["minutes"], config["epochs"]) == (0.05, UNCAPPED_EPOCHS)
