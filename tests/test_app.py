@@ -69,10 +69,11 @@ def test_dataset_page_shows_balance_grid_and_pager(artifacts):
     assert not app.exception
 
 
-def start_training(app: AppTest, epochs: int) -> None:
+def start_training(app: AppTest, epochs: int, minutes: float = 0.0) -> None:
     app.toggle(key="quick_demo").set_value(False).run()
     app.selectbox(key="arch").set_value("tiny_cnn")
     app.number_input(key="epochs").set_value(epochs)
+    app.number_input(key="minutes").set_value(minutes)
     app.select_slider(key="batch_size").set_value(16)
     next(button for button in app.button if button.label == "Train").click().run()
     assert not app.exception, app.exception
@@ -212,12 +213,7 @@ def test_the_fast_recipe_shows_what_it_sets_on_this_machine(artifacts):
 
 def test_a_time_budget_from_the_train_page(artifacts):
     app = open_page("pages/2_train.py")
-    app.toggle(key="quick_demo").set_value(False).run()
-    app.selectbox(key="arch").set_value("tiny_cnn")
-    app.number_input(key="epochs").set_value(200)
-    app.number_input(key="minutes").set_value(0.1)
-    next(button for button in app.button if button.label == "Train").click().run()
-    assert not app.exception, app.exception
+    start_training(app, epochs=200, minutes=0.1)
     job = job_runner().job
     assert job.wait(timeout=120)
     assert job.state == "completed", job.message
