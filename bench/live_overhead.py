@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import cifar_cnn  # noqa: E402, F401, I001  (before TensorFlow: it sets TensorFlow's CPU options)
 import keras  # noqa: E402
 
 from cifar_cnn import pipeline, plots  # noqa: E402
