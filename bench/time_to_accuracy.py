@@ -9,7 +9,7 @@ every epoch. Validation passes do not count as training time. Prints one
 (minutes, test accuracy) point per epoch, the last one at the end of the
 budget (part of an epoch); the last line is a JSON object with `minutes`
 (training time) and `test_accuracy` (the final model on the test set, with
-flip test-time augmentation where the preset asks for it: `flip_tta`; the
+the test-time augmentation the preset asks for: `flip_tta`, `shift_tta`; the
 points are plain). `--set NAME=VALUE` changes one setting of the preset
 (VALUE in JSON, e.g. --set 'arch_options={"widths": [32, 64, 128]}').
 """
@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cifar_cnn.budget import TimeBudget  # noqa: E402
 from cifar_cnn.data import load_dataset  # noqa: E402
+from cifar_cnn.inference import describe_tta  # noqa: E402
 from cifar_cnn.precision import resolve_precision  # noqa: E402
 from cifar_cnn.presets import preset_config  # noqa: E402
 from cifar_cnn.training import UNCAPPED_EPOCHS, train  # noqa: E402
@@ -62,6 +63,8 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="a local CIFAR-10 copy (see README)")
     parser.add_argument("--set", type=parse_setting, action="append", default=[], metavar="NAME=VALUE",
                         help="change a setting of the preset (repeatable)")
+    parser.add_argument("--keep-runs", type=Path, metavar="DIR",
+                        help="save the run (model, predictions) in DIR/runs to look at later; default: discard it")
     args = parser.parse_args()
 
     dataset = load_dataset(args.data)
@@ -72,19 +75,22 @@ def main() -> None:
 
     clock = AccuracyClock()
     started = time.monotonic()
-    with tempfile.TemporaryDirectory() as runs_dir:
-        result = train(config, dataset, runs_dir=Path(runs_dir), callbacks=[clock])
+    with tempfile.TemporaryDirectory() as scratch:
+        runs_dir = args.keep_runs / "runs" if args.keep_runs else Path(scratch)
+        result = train(config, dataset, runs_dir=runs_dir, callbacks=[clock])
         if result.state != "completed":
             sys.exit(f"training {result.state}: {result.message}")
     wall_minutes = (time.monotonic() - started) / 60
+    if args.keep_runs:
+        print(f"run saved in {result.run_dir}", flush=True)
     minutes = clock.points[-1][0]
-    if config.flip_tta:
-        print(f"final test accuracy with flip test-time augmentation: {result.metrics['test_accuracy']:.2%}", flush=True)
+    if config.flip_tta or config.shift_tta:
+        print(f"final test accuracy with {describe_tta(config.flip_tta, config.shift_tta)}: {result.metrics['test_accuracy']:.2%}", flush=True)
     print(json.dumps({"preset": args.preset, "settings": dict(args.set), "budget_minutes": args.minutes,
                       "epochs": round(clock.steps / math.ceil(len(dataset.x_train) / config.batch_size), 2),
                       "minutes": round(minutes, 2), "wall_minutes": round(wall_minutes, 2),
                       "test_accuracy": round(result.metrics["test_accuracy"], 4),
-                      "flip_tta": config.flip_tta, "precision": config.precision, "points": [[round(m, 2), round(a, 4)] for m, a in clock.points]}))
+                      "flip_tta": config.flip_tta, "shift_tta": config.shift_tta, "precision": config.precision, "points": [[round(m, 2), round(a, 4)] for m, a in clock.points]}))
 
 
 if __name__ == "__main__":

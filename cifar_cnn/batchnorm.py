@@ -25,7 +25,8 @@ def recalibrate_batchnorm(model: keras.Model, images: np.ndarray, batch_size: in
     """Set each BatchNormalization layer's moving statistics from `images`; returns how many layers changed."""
     norms = [layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)]
     for norm in norms:
-        inputs_of_norm = keras.Model(model.inputs, norm.input)
+        # One input tensor, not the one-element list model.inputs, so calling it with an array raises no structure warning.
+        inputs_of_norm = keras.Model(model.inputs[0], norm.input)
         count, total, total_of_squares = 0, 0.0, 0.0
         for start in range(0, len(images), batch_size):
             values = keras.ops.convert_to_numpy(inputs_of_norm(images[start : start + batch_size], training=False)).astype(np.float64)

@@ -91,7 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--subset", type=_positive_int, help="train on this many random training images (quick demos)")
     train.add_argument("--seed", type=int, help="random seed (default: 0)")
     train.add_argument("--flip-tta", action=argparse.BooleanOptionalAction,
-                       help="final test predictions average each image and its mirror image (default: off; on in the fast preset)")
+                       help="final test predictions average each image and its mirror image (default: off; on in both presets)")
+    train.add_argument("--shift-tta", action=argparse.BooleanOptionalAction,
+                       help="final test predictions also average copies of each image shifted by a pixel diagonally each way "
+                            "(default: off; on in the fast preset)")
     train.add_argument("--strategy", help="'default' (one device) or 'mirrored' (tf.distribute.MirroredStrategy over all local GPUs)")
 
     evaluate = commands.add_parser("evaluate", help="accuracy, per-class metrics and confusion matrix of a run")
@@ -99,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--artifacts", type=Path, help=artifacts_help)
     evaluate.add_argument("--html", type=Path, help="also write the loss, accuracy and confusion charts to this HTML file")
     evaluate.add_argument("--tta", action="store_true",
-                          help="also measure flip test-time augmentation (average of each image and its mirror); needs the run's data")
+                          help="also measure test-time augmentation (averages of each image with its mirror, and with copies shifted "
+                               "by a pixel); needs the run's data")
     evaluate.add_argument("--data", help="the run's dataset, for --tta (default: $CIFAR10_DATA, else Keras' download)")
 
     listing = commands.add_parser("runs", help="list runs")
@@ -164,7 +168,7 @@ def _train(args) -> int:
         return TRAINING_FAILED
     if result.message:
         print(result.message)
-    tta_note = " (flip test-time augmentation)" if config.flip_tta else ""
+    tta_note = _tta_note(config.flip_tta, config.shift_tta)
     print(f"Train accuracy: {result.metrics['train_accuracy']:.2%}   Test accuracy: {result.metrics['test_accuracy']:.2%}{tta_note}")
     print(f"Run saved in {result.run_dir}")
     return 0
@@ -185,7 +189,7 @@ def _config_from(args):
     given = {
         "arch": args.arch, "epochs": args.epochs or (UNCAPPED_EPOCHS if args.minutes else None), "minutes": args.minutes, "batch_size": args.batch_size, "optimizer": args.optimizer,
         "learning_rate": args.lr, "schedule": args.schedule, "label_smoothing": args.label_smoothing, "augment": args.augment,
-        "crop_padding": args.crop_padding, "shift_lr_scale": args.shift_lr_scale, "weight_decay": args.weight_decay, "precision": args.precision, "flip_tta": args.flip_tta,
+        "crop_padding": args.crop_padding, "shift_lr_scale": args.shift_lr_scale, "weight_decay": args.weight_decay, "precision": args.precision, "flip_tta": args.flip_tta, "shift_tta": args.shift_tta,
         "validation": args.validation, "subset": args.subset, "seed": args.seed, "strategy": args.strategy,
     }
     return dataclasses.replace(base, **{name: value for name, value in given.items() if value is not None})
@@ -224,7 +228,7 @@ def _evaluate(args) -> int:
 
     print(f"Run {run.run_id} ({run.state}, {run.config.get('arch')}, {run.epochs_done} epochs)")
     if run.metrics:
-        tta_note = " (flip test-time augmentation)" if run.config.get("flip_tta") else ""
+        tta_note = _tta_note(run.config.get("flip_tta", False), run.config.get("shift_tta", False))
         print(f"Train accuracy: {run.metrics['train_accuracy']:.2%}   Test accuracy: {run.metrics['test_accuracy']:.2%}{tta_note}")
     print("\nPer-class metrics:")
     print(evaluation.per_class_metrics(probabilities, labels, names).to_string(index=False, float_format="{:.3f}".format))
@@ -232,7 +236,7 @@ def _evaluate(args) -> int:
     print("\nConfusion matrix (rows: true class, columns: predicted class):")
     print(pd.DataFrame(matrix, index=names, columns=[name[:6] for name in names]).to_string())
     if args.tta:
-        _report_flip_tta(run, labels, args)
+        _report_tta(run, labels, args)
     if args.html:
         figures = [plots.loss_figure(run.history), plots.accuracy_figure(run.history), plots.confusion_figure(matrix, names)]
         try:
@@ -243,7 +247,14 @@ def _evaluate(args) -> int:
     return 0
 
 
-def _report_flip_tta(run, labels, args) -> None:
+def _tta_note(flip_tta: bool, shift_tta: bool) -> str:
+    from cifar_cnn.inference import describe_tta
+
+    description = describe_tta(flip_tta, shift_tta)
+    return f" ({description})" if description else ""
+
+
+def _report_tta(run, labels, args) -> None:
     from cifar_cnn import evaluation, inference, runs
     from cifar_cnn.data import load_dataset
 
@@ -256,8 +267,10 @@ def _report_flip_tta(run, labels, args) -> None:
         raise UsageError(f"{dataset.source} is not the dataset run {run.run_id} was tested on ({run.config.get('dataset')}); "
                          "pass that one with --data.")
     plain = evaluation.accuracy(inference.predict(model, dataset.x_test), labels)
-    flipped = evaluation.accuracy(inference.predict(model, dataset.x_test, flip_tta=True), labels)
-    print(f"\nFlip test-time augmentation: test accuracy {flipped:.2%}, against {plain:.2%} without ({(flipped - plain) * 100:+.2f} points)")
+    print(f"\nTest accuracy without test-time augmentation: {plain:.2%}")
+    for flip_tta, shift_tta in ((True, False), (True, True)):
+        accuracy = evaluation.accuracy(inference.predict(model, dataset.x_test, flip_tta=flip_tta, shift_tta=shift_tta), labels)
+        print(f"With {inference.describe_tta(flip_tta, shift_tta)}: {accuracy:.2%} ({(accuracy - plain) * 100:+.2f} points)")
 
 
 def _runs(args) -> int:

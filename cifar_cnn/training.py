@@ -88,6 +88,8 @@ class TrainConfig:
         flip_tta: the final test predictions (metrics.json, predictions.npz)
             average each test image and its mirror image; validation during
             training stays plain.
+        shift_tta: the final test predictions also average in copies of each test
+            image shifted by one pixel diagonally each way (with `flip_tta`, and their mirror images too).
         strategy: "default" trains on one device; "mirrored" copies the model
             onto every local GPU (`tf.distribute.MirroredStrategy`) and splits
             each batch between them; without GPUs, onto every logical CPU device.
@@ -112,6 +114,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     precision: str = "float32"
     flip_tta: bool = False
+    shift_tta: bool = False
     strategy: str = "default"
 
     def check(self, dataset: Dataset) -> None:
@@ -265,9 +268,9 @@ def split_training_data(config: TrainConfig, dataset: Dataset):
 
 
 def score(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int = 256,
-          flip_tta: bool = False) -> tuple[np.ndarray, float, float]:
+          flip_tta: bool = False, shift_tta: bool = False) -> tuple[np.ndarray, float, float]:
     """Class probabilities, mean cross-entropy and accuracy of `model` on these images."""
-    probabilities = inference.predict(model, images, batch_size, flip_tta=flip_tta)
+    probabilities = inference.predict(model, images, batch_size, flip_tta=flip_tta, shift_tta=shift_tta)
     true_probability = probabilities[np.arange(len(labels)), labels]
     loss = float(np.mean(-np.log(np.clip(true_probability, 1e-7, 1.0))))
     accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels))
@@ -376,7 +379,8 @@ def _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, 
     recalibrate_batchnorm(model, calibration_images)
     runs.save_model(run_dir, model)
     _, train_loss, train_accuracy = score(model, x_train, y_train)
-    test_probabilities, test_loss, test_accuracy = score(model, dataset.x_test, dataset.y_test, flip_tta=config.flip_tta)
+    test_probabilities, test_loss, test_accuracy = score(model, dataset.x_test, dataset.y_test,
+                                                         flip_tta=config.flip_tta, shift_tta=config.shift_tta)
     metrics = {"train_accuracy": train_accuracy, "train_loss": train_loss, "test_accuracy": test_accuracy, "test_loss": test_loss}
     runs.write_metrics(run_dir, metrics)
     runs.write_predictions(run_dir, test_probabilities, dataset.y_test)

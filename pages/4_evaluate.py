@@ -1,6 +1,6 @@
 import streamlit as st
 
-from cifar_cnn import evaluation, plots, runs
+from cifar_cnn import evaluation, inference, plots, runs
 from cifar_cnn.ui import cached, format, gallery
 from cifar_cnn.ui.sidebar import require_run, setup_page
 
@@ -20,9 +20,9 @@ if problem:
 st.caption(f"Run {run.run_id}: {run.config.get('arch')}, {run.epochs_done} epochs, {run.state}.")
 columns = st.columns(3)
 columns[0].metric("Train accuracy", format.percent((run.metrics or {}).get("train_accuracy")))
+tta = inference.describe_tta(run.config.get("flip_tta", False), run.config.get("shift_tta", False))
 columns[1].metric("Test accuracy", format.percent(evaluation.accuracy(probabilities, labels)),
-                  help="Each test image's prediction averages the image and its mirror image (flip test-time augmentation)."
-                  if run.config.get("flip_tta") else None)
+                  help=f"Each prediction averages several views of the test image ({tta})." if tta else None)
 columns[2].metric("Test images", f"{len(labels):,}")
 if len(run.history):
     left, right = st.columns(2)

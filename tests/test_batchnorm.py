@@ -1,9 +1,12 @@
+import warnings
+
 import keras
 import numpy as np
 import pytest
 from keras import layers
 
 from cifar_cnn.batchnorm import recalibrate_batchnorm
+from cifar_cnn.models import build_model
 
 
 def dropout_then_batchnorm() -> keras.Model:
@@ -46,3 +49,11 @@ def test_a_model_without_batchnorm_is_left_alone():
     assert recalibrate_batchnorm(model, np.ones((10, 4), dtype="float32")) == 0
     for old, new in zip(before, model.get_weights()):
         np.testing.assert_array_equal(old, new)
+
+
+def test_recalibrating_a_library_model_raises_no_warning():
+    model = build_model("fast_cnn", num_classes=10, widths=(8, 8, 8))
+    images = np.random.default_rng(2).integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Keras warned about the input's structure on every batch
+        recalibrate_batchnorm(model, images, batch_size=32)

@@ -118,12 +118,22 @@ def test_bad_input_through_the_real_entry_point(tmp_path):
     assert [line for line in done.stderr.splitlines() if line.startswith("error:")]
 
 
-def test_evaluate_reports_what_flip_tta_gains(trained, image_folder, capsys):
+def test_evaluate_reports_what_tta_gains(trained, image_folder, capsys):
     artifacts, _ = trained
     run_id = next((artifacts / "runs").iterdir()).name
     assert main(["evaluate", run_id, "--artifacts", str(artifacts), "--tta", "--data", str(image_folder)]) == 0
-    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Flip test-time augmentation"))
-    assert "without" in line and "points" in line
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("Test accuracy without test-time augmentation: ") for line in lines)
+    gains = [line for line in lines if line.startswith("With ")]
+    assert [line.split(":")[0] for line in gains] == [
+        "With flip test-time augmentation", "With flip and 1-pixel shift test-time augmentation"]
+    assert all(line.endswith(" points)") for line in gains)
+
+
+def test_train_with_shift_tta_says_so(image_folder, tmp_path, capsys):
+    code = main(["train", "--arch", "tiny_cnn", "--epochs", "1", "--shift-tta", "--data", str(image_folder), "--artifacts", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    assert "(1-pixel shift test-time augmentation)" in capsys.readouterr().out
 
 
 def test_flip_tta_refuses_another_dataset(trained, tmp_path, capsys):

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from cifar_cnn.inference import predict
+from cifar_cnn.inference import describe_tta, predict, shifted, tta_views
 
 
 def left_half_is_brighter() -> keras.Model:
@@ -22,3 +22,31 @@ def test_flip_tta_averages_an_image_and_its_mirror():
     mirrored = predict(model, image[:, :, ::-1].copy())
     assert plain[0, 0] > 0.9 and mirrored[0, 0] < 0.1
     np.testing.assert_allclose(predict(model, image, flip_tta=True), (plain + mirrored) / 2, rtol=1e-5)
+
+
+def test_shifted_moves_the_image_and_mirrors_the_uncovered_edge():
+    image = np.arange(16, dtype=np.uint8).reshape(1, 4, 4, 1)
+    down_right = shifted(image, 1, 1)[0, :, :, 0]
+    np.testing.assert_array_equal(down_right[1:, 1:], image[0, :3, :3, 0])  # pixel (r, c) moved to (r+1, c+1)
+    np.testing.assert_array_equal(down_right[0, 1:], image[0, 1, :3, 0])  # the new top row mirrors row 1
+    up_left = shifted(image, -1, -1)[0, :, :, 0]
+    np.testing.assert_array_equal(up_left[:3, :3], image[0, 1:, 1:, 0])
+    np.testing.assert_array_equal(shifted(image, 0, 0), image)
+
+
+def test_shift_tta_averages_the_shifted_views_and_with_flip_their_mirrors_too():
+    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    assert len(tta_views(images)) == 1
+    assert len(tta_views(images, shift_tta=True)) == 3
+    assert len(tta_views(images, flip_tta=True, shift_tta=True)) == 6
+    model = left_half_is_brighter()
+    views = [shifted(images, 1, 1), shifted(images, -1, -1), images]
+    views += [view[:, :, ::-1].copy() for view in views]
+    expected = np.mean([predict(model, view) for view in views], axis=0)
+    np.testing.assert_allclose(predict(model, images, flip_tta=True, shift_tta=True), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_describe_tta():
+    assert describe_tta() == ""
+    assert describe_tta(flip_tta=True) == "flip test-time augmentation"
+    assert describe_tta(flip_tta=True, shift_tta=True) == "flip and 1-pixel shift test-time augmentation"

@@ -55,7 +55,7 @@ def test_fast_preset_uses_the_airbench_style_network_in_bfloat16_where_it_is_nat
     config = preset_config("fast")
     assert (config.arch, config.optimizer, config.precision) == ("fast_cnn", "sgd", resolve_precision("auto"))
     assert config.shift_lr_scale == 64 and config.crop_padding == 2
-    assert config.label_smoothing == 0.2 and config.weight_decay > 0 and config.schedule == "one_cycle" and config.flip_tta
+    assert config.label_smoothing == 0.2 and config.weight_decay > 0 and config.schedule == "one_cycle" and config.flip_tta and config.shift_tta
 
 
 @pytest.mark.parametrize("precision, widths, batch_size", [("float32", [32, 64, 128], 256), ("mixed_bfloat16", [64, 128, 256], 512)])

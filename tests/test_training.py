@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from cifar_cnn import runs
+from cifar_cnn.inference import predict
 from cifar_cnn.live import LiveHistory
 from cifar_cnn.training import ConfigError, TrainConfig, train
 from synthetic_arrays import make_dataset
@@ -222,6 +223,15 @@ def test_batchnorm_shifts_learn_faster_by_the_shift_scale():
     kernel_step = 1 - keras.ops.convert_to_numpy(kernel)[0, 0]
     shift_step = -keras.ops.convert_to_numpy(shift)[0]
     assert kernel_step > 0 and shift_step == pytest.approx(64 * kernel_step, rel=1e-4)
+
+
+def test_shift_tta_predictions_average_the_shifted_and_mirrored_views(dataset, tmp_path):
+    result = train(TrainConfig(arch="tiny_cnn", epochs=1, batch_size=32, flip_tta=True, shift_tta=True), dataset, runs_dir=tmp_path)
+    run = runs.load_run(result.run_dir)
+    saved_probabilities, _ = runs.load_predictions(run)
+    model = runs.load_model(run)
+    np.testing.assert_allclose(saved_probabilities, predict(model, dataset.x_test, flip_tta=True, shift_tta=True), rtol=1e-4, atol=1e-6)
+    assert not np.allclose(saved_probabilities, predict(model, dataset.x_test, flip_tta=True), atol=1e-4)
 
 
 def test_flip_tta_predictions_average_each_image_and_its_mirror(dataset, tmp_path):
