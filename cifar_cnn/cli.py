@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "without) or auto (bfloat16 where the hardware has it; the presets' choice). Default: float32")
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, help="random crop and flip (default: on)")
     train.add_argument("--crop-padding", type=int, help="pixels an augmented image may shift (default: 4; 2 in the fast preset)")
+    train.add_argument("--alternate-flips", action=argparse.BooleanOptionalAction,
+                       help="flip each image at random in the first epoch, then the other way round in each later one (default: off)")
+    train.add_argument("--lookahead", action=argparse.BooleanOptionalAction,
+                       help="keep slow weights that trail the trained ones ever more closely towards the end (default: off)")
     train.add_argument("--validation", help="'test' (as the seed notebook) or 'holdout' (10%% of train)")
     train.add_argument("--subset", type=_positive_int, help="train on this many random training images (quick demos)")
     train.add_argument("--seed", type=int, help="random seed (default: 0)")
@@ -189,7 +193,7 @@ def _config_from(args):
     given = {
         "arch": args.arch, "epochs": args.epochs or (UNCAPPED_EPOCHS if args.minutes else None), "minutes": args.minutes, "batch_size": args.batch_size, "optimizer": args.optimizer,
         "learning_rate": args.lr, "schedule": args.schedule, "label_smoothing": args.label_smoothing, "augment": args.augment,
-        "crop_padding": args.crop_padding, "shift_lr_scale": args.shift_lr_scale, "weight_decay": args.weight_decay, "precision": args.precision, "flip_tta": args.flip_tta, "shift_tta": args.shift_tta,
+        "crop_padding": args.crop_padding, "alternate_flips": args.alternate_flips, "lookahead": args.lookahead, "shift_lr_scale": args.shift_lr_scale, "weight_decay": args.weight_decay, "precision": args.precision, "flip_tta": args.flip_tta, "shift_tta": args.shift_tta,
         "validation": args.validation, "subset": args.subset, "seed": args.seed, "strategy": args.strategy,
     }
     return dataclasses.replace(base, **{name: value for name, value in given.items() if value is not None})

@@ -13,32 +13,47 @@ import tensorflow as tf
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def random_crop_and_flip(images: tf.Tensor, seed: tf.Tensor, padding: int = 4) -> tf.Tensor:
-    """Pad each image by `padding` pixels (zeros), crop back at a random offset, flip half of them.
+def random_crop(images: tf.Tensor, seed: tf.Tensor, padding: int = 4) -> tf.Tensor:
+    """Pad each image by `padding` pixels (zeros) and crop it back at its own random offset.
 
     `images` is a (batch, height, width, channels) tensor; `seed` a shape-(2,)
     int tensor for the stateless random ops, so a given seed gives the same batch.
     """
     shape = tf.shape(images)
     batch, height, width = shape[0], shape[1], shape[2]
-    offset_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     padded = tf.pad(images, [[0, 0], [padding, padding], [padding, padding], [0, 0]])
-    offsets = tf.random.stateless_uniform([batch, 2], offset_seed, minval=0, maxval=2 * padding + 1, dtype=tf.int32)
+    offsets = tf.random.stateless_uniform([batch, 2], seed, minval=0, maxval=2 * padding + 1, dtype=tf.int32)
     rows = offsets[:, :1] + tf.range(height)[tf.newaxis, :]
     cols = offsets[:, 1:] + tf.range(width)[tf.newaxis, :]
     cropped = tf.gather(padded, rows, axis=1, batch_dims=1)
-    cropped = tf.gather(cropped, cols, axis=2, batch_dims=1)
-    flip = tf.random.stateless_uniform([batch], flip_seed) < 0.5
-    return tf.where(flip[:, tf.newaxis, tf.newaxis, tf.newaxis], tf.reverse(cropped, axis=[2]), cropped)
+    return tf.gather(cropped, cols, axis=2, batch_dims=1)
+
+
+def mirror_where(images: tf.Tensor, flip: tf.Tensor) -> tf.Tensor:
+    """Each image mirrored left to right where `flip` (one bool per image) is true."""
+    return tf.where(flip[:, tf.newaxis, tf.newaxis, tf.newaxis], tf.reverse(images, axis=[2]), images)
+
+
+def random_crop_and_flip(images: tf.Tensor, seed: tf.Tensor, padding: int = 4) -> tf.Tensor:
+    """`random_crop`, then mirror half of the images, drawn from the same `seed`."""
+    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    flip = tf.random.stateless_uniform([tf.shape(images)[0]], flip_seed) < 0.5
+    return mirror_where(random_crop(images, crop_seed, padding), flip)
 
 
 def training_dataset(
-    images: np.ndarray, labels: np.ndarray, batch_size: int, *, augment: bool, seed: int, crop_padding: int = 4
+    images: np.ndarray, labels: np.ndarray, batch_size: int, *, augment: bool, seed: int, crop_padding: int = 4,
+    alternate_flips: bool = False,
 ) -> tf.data.Dataset:
     """Reshuffled every epoch; the same seed gives the same batches in the same order.
 
-    With `augment`, every image is shifted by up to `crop_padding` pixels (see `random_crop_and_flip`) and flipped half the time.
+    With `augment`, every image is shifted by up to `crop_padding` pixels (see `random_crop`) and flipped
+    half the time. With `alternate_flips` too (airbench's derandomised flipping), an image is flipped at
+    random in the first epoch and the other way round in each later one, so any two epochs in a row show it
+    both ways, where independent flips show a quarter of the images the same way twice.
     """
+    if augment and alternate_flips:
+        return _alternating_flip_dataset(images, labels, batch_size, seed, crop_padding)
     data = tf.data.Dataset.from_tensor_slices((images, labels))
     data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
     if augment:
@@ -46,6 +61,24 @@ def training_dataset(
         data = tf.data.Dataset.zip(data, batch_seeds).map(
             lambda batch, seeds: (random_crop_and_flip(batch[0], seeds, crop_padding), batch[1]), num_parallel_calls=AUTOTUNE, deterministic=True
         )
+    return data.prefetch(AUTOTUNE)
+
+
+def _alternating_flip_dataset(images, labels, batch_size, seed, crop_padding) -> tf.data.Dataset:
+    # One flag per image, toggled each time the image is drawn. Every image is drawn once per epoch, so the
+    # order in which parallel map calls run cannot change the result.
+    flipped = tf.Variable(tf.random.stateless_uniform([len(images)], [seed, 1]) < 0.5, trainable=False)
+
+    def augment(batch, crop_seed):
+        batch_images, batch_labels, indices = batch
+        flip = tf.gather(flipped, indices)
+        flipped.scatter_nd_update(indices[:, tf.newaxis], tf.logical_not(flip))
+        return mirror_where(random_crop(batch_images, crop_seed, crop_padding), flip), batch_labels
+
+    data = tf.data.Dataset.from_tensor_slices((images, labels, np.arange(len(images))))
+    data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    data = tf.data.Dataset.zip(data, batch_seeds).map(augment, num_parallel_calls=AUTOTUNE, deterministic=True)
     return data.prefetch(AUTOTUNE)
 
 

@@ -25,6 +25,7 @@ from cifar_cnn.batchnorm import RecalibrateBatchNorm, recalibrate_batchnorm
 from cifar_cnn.budget import SCHEDULE_RESOLUTION, TimeBudget, schedule_over_budget
 from cifar_cnn.data import Dataset
 from cifar_cnn.live import LiveHistory, LiveMetrics
+from cifar_cnn.lookahead import Lookahead
 from cifar_cnn.models import ARCHITECTURES, build_model, initialize_whitening
 from cifar_cnn.optimizers import ShiftBoostSGD
 from cifar_cnn.precision import PRECISIONS, resolve_precision
@@ -64,6 +65,8 @@ class TrainConfig:
         learning_rate: the optimizer's step size.
         augment: random crop and horizontal flip, per image.
         crop_padding: how far (in pixels) augmentation may shift an image before cropping it back to size.
+        alternate_flips: with `augment`, flip each image at random in the first epoch and
+            the other way round in each later one (airbench's derandomised flipping, see `cifar_cnn.pipeline`).
         validation: "test" validates on the test set, as the seed notebook
             does; "holdout" holds out `holdout_fraction` of the training images.
         holdout_fraction: share of training images held out for validation.
@@ -80,6 +83,8 @@ class TrainConfig:
             BatchNorm shift (beta); airbench uses 64 (see `cifar_cnn.optimizers`).
         weight_decay: shrinks every weight by `learning rate x weight_decay`
             each step (decoupled from the gradient, as in AdamW); 0 turns it off.
+        lookahead: train slow weights that trail the trained ones more and more closely
+            towards the end, and keep them (airbench's Lookahead, see `cifar_cnn.lookahead`).
         precision: "float32"; "mixed_bfloat16": compute in bfloat16 and keep
             the weights in float32, faster on CPUs with AVX-512 BF16 and on
             recent GPUs, a little less precise, and much slower elsewhere; or "auto":
@@ -104,6 +109,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     augment: bool = True
     crop_padding: int = 4
+    alternate_flips: bool = False
     validation: str = "test"
     holdout_fraction: float = 0.1
     subset: int | None = None
@@ -112,6 +118,7 @@ class TrainConfig:
     schedule: str = "constant"
     shift_lr_scale: float = 1.0
     weight_decay: float = 0.0
+    lookahead: bool = False
     precision: str = "float32"
     flip_tta: bool = False
     shift_tta: bool = False
@@ -358,11 +365,13 @@ def _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, 
     if config.minutes:
         schedule = None if config.schedule == "constant" else schedule_over_budget(learning_rate_schedule(config, steps_per_epoch))
         budget = TimeBudget(config.minutes, schedule, total_steps=config.epochs * steps_per_epoch)
+    if config.lookahead:
+        callbacks.append(Lookahead(budget.fraction_used) if budget else Lookahead(total_steps=config.epochs * steps_per_epoch))
     live_metrics = LiveMetrics(live, config.epochs, len(x_train), config.batch_size, budget)
     calibration_images = x_train[np.random.default_rng(config.seed).permutation(len(x_train))[:BATCHNORM_CALIBRATION_IMAGES]]
     model.fit(
         pipeline.training_dataset(x_train, fit_train_targets, config.batch_size, augment=config.augment,
-                                    crop_padding=config.crop_padding, seed=config.seed),
+                                    crop_padding=config.crop_padding, alternate_flips=config.alternate_flips, seed=config.seed),
         validation_data=pipeline.evaluation_dataset(x_val, fit_val_targets),
         epochs=config.epochs,
         # Stop checks come last in each batch.

@@ -166,3 +166,11 @@ def test_training_for_minutes_on_the_command_line(image_folder, tmp_path, capsys
     assert "Training for 0.05 minutes" in capsys.readouterr().err
     config = json.loads(next((tmp_path / "runs").iterdir()).joinpath("config.json").read_text())
     assert (config["minutes"], config["epochs"]) == (0.05, UNCAPPED_EPOCHS)
+
+
+def test_lookahead_and_alternating_flips_on_the_command_line(image_folder, tmp_path, capsys):
+    code = main(["train", "--arch", "tiny_cnn", "--epochs", "2", "--batch-size", "8", "--lookahead", "--alternate-flips",
+                 "--data", str(image_folder), "--artifacts", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    config = json.loads(next((tmp_path / "runs").iterdir()).joinpath("config.json").read_text())
+    assert (config["lookahead"], config["alternate_flips"]) == (True, True)

@@ -66,6 +66,7 @@ def test_fast_cnn_follows_airbench():
     batchnorms = [layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)]
     assert len(batchnorms) == 6 and not any(layer.scale for layer in batchnorms)
     assert {layer.momentum for layer in batchnorms} == {0.6}
+    assert {layer.epsilon for layer in batchnorms} == {1e-5}  # Keras' 1e-3 damps the last, low-variance BatchNorm
     assert [model.get_layer(f"group{g}_conv2").filters for g in (1, 2, 3)] == [64, 128, 256]
     assert model.output_shape == (None, 10)
 

@@ -51,3 +51,26 @@ def test_zero_crop_padding_only_flips():
     augmented, labels = next(iter(dataset))
     for image, label in zip(augmented.numpy(), labels.numpy()):
         assert np.array_equal(image, images[label]) or np.array_equal(image, images[label][:, ::-1])
+
+
+def flipped_per_label(dataset) -> dict[int, bool]:
+    """For one epoch of images that are bright only in their left column: which labels came out mirrored."""
+    return {int(label): bool(image[0, -1, 0] > 0) for images, labels in dataset for image, label in zip(images.numpy(), labels.numpy())}
+
+
+def test_alternating_flips_mirror_each_image_every_other_epoch():
+    images = np.zeros((40, 32, 32, 3), np.uint8)
+    images[:, :, 0, :] = 255
+    dataset = training_dataset(images, np.arange(40), batch_size=16, augment=True, seed=0, crop_padding=0, alternate_flips=True)
+    epochs = [flipped_per_label(dataset) for _ in range(3)]
+    assert sorted(epochs[0]) == list(range(40))
+    assert 10 <= sum(epochs[0].values()) <= 30  # the first epoch flips at random
+    assert all(epochs[1][label] != epochs[0][label] and epochs[2][label] == epochs[0][label] for label in range(40))
+
+
+def test_independent_flips_repeat_some_images_the_same_way():
+    images = np.zeros((40, 32, 32, 3), np.uint8)
+    images[:, :, 0, :] = 255
+    dataset = training_dataset(images, np.arange(40), batch_size=16, augment=True, seed=0, crop_padding=0)
+    first, second = flipped_per_label(dataset), flipped_per_label(dataset)
+    assert any(first[label] == second[label] for label in range(40))

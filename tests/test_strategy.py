@@ -22,7 +22,9 @@ sys.path[:0] = [{root!r}, {tests!r}]
 from cifar_cnn.training import TrainConfig, make_strategy, train
 from synthetic_arrays import make_dataset
 replicas = make_strategy("mirrored").num_replicas_in_sync
-result = train(TrainConfig(arch="tiny_cnn", epochs=1, batch_size=32, strategy="mirrored"), make_dataset(), runs_dir={runs!r})
+# Lookahead and alternating flips keep state outside the model (slow weights, a flag per image): both must work on mirrored variables.
+result = train(TrainConfig(arch="tiny_cnn", epochs=2, batch_size=32, strategy="mirrored", lookahead=True, alternate_flips=True),
+               make_dataset(), runs_dir={runs!r})
 print(json.dumps({{"replicas": replicas, "state": result.state, "message": result.message, "metrics": result.metrics}}))
 """
 

@@ -244,3 +244,15 @@ def test_flip_tta_predictions_average_each_image_and_its_mirror(dataset, tmp_pat
     np.testing.assert_allclose(saved_probabilities, (plain + mirrored) / 2, rtol=1e-4, atol=1e-6)
     assert not np.allclose(saved_probabilities, plain, atol=1e-4)
     assert result.metrics["test_accuracy"] == pytest.approx(np.mean(saved_probabilities.argmax(1) == labels))
+
+
+def test_lookahead_and_alternating_flips_each_change_what_training_learns(dataset, tmp_path):
+    def final_kernel(**settings):
+        result = train(TrainConfig(arch="tiny_cnn", epochs=2, batch_size=32, **settings), dataset, runs_dir=tmp_path)
+        assert result.state == "completed", result.message
+        return keras.ops.convert_to_numpy(runs.load_model(runs.load_run(result.run_dir)).get_layer("probabilities").kernel)
+
+    plain = final_kernel()
+    np.testing.assert_array_equal(plain, final_kernel())  # the same seed trains the same weights...
+    assert not np.allclose(plain, final_kernel(lookahead=True))  # ...so these differences come from the settings
+    assert not np.allclose(plain, final_kernel(alternate_flips=True))
