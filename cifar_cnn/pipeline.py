@@ -37,8 +37,26 @@ def mirror_where(images: tf.Tensor, flip: tf.Tensor) -> tf.Tensor:
 def random_crop_and_flip(images: tf.Tensor, seed: tf.Tensor, padding: int = 4) -> tf.Tensor:
     """`random_crop`, then mirror half of the images, drawn from the same `seed`."""
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    flip = tf.random.stateless_uniform([tf.shape(images)[0]], flip_seed) < 0.5
-    return mirror_where(random_crop(images, crop_seed, padding), flip)
+    return mirror_where(random_crop(images, crop_seed, padding), _random_flips(tf.shape(images)[0], flip_seed))
+
+
+def _random_flips(count, seed) -> tf.Tensor:
+    return tf.random.stateless_uniform([count], seed) < 0.5
+
+
+def _alternating_flips(image_count: int, seed: int):
+    """A function from the indices of a batch's images to whether to flip each: at random the first time an
+    image is drawn, then the other way round each time."""
+    # One flag per image, toggled each time the image is drawn. Every image is drawn once per epoch, so the
+    # order in which parallel map calls run cannot change the result.
+    flipped = tf.Variable(_random_flips(image_count, [seed, 1]), trainable=False)
+
+    def flips(indices: tf.Tensor) -> tf.Tensor:
+        flip = tf.gather(flipped, indices)
+        flipped.scatter_nd_update(indices[:, tf.newaxis], tf.logical_not(flip))
+        return flip
+
+    return flips
 
 
 def training_dataset(
@@ -52,33 +70,20 @@ def training_dataset(
     random in the first epoch and the other way round in each later one, so any two epochs in a row show it
     both ways, where independent flips show a quarter of the images the same way twice.
     """
-    if augment and alternate_flips:
-        return _alternating_flip_dataset(images, labels, batch_size, seed, crop_padding)
-    data = tf.data.Dataset.from_tensor_slices((images, labels))
-    data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
-    if augment:
-        batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        data = tf.data.Dataset.zip(data, batch_seeds).map(
-            lambda batch, seeds: (random_crop_and_flip(batch[0], seeds, crop_padding), batch[1]), num_parallel_calls=AUTOTUNE, deterministic=True
-        )
-    return data.prefetch(AUTOTUNE)
-
-
-def _alternating_flip_dataset(images, labels, batch_size, seed, crop_padding) -> tf.data.Dataset:
-    # One flag per image, toggled each time the image is drawn. Every image is drawn once per epoch, so the
-    # order in which parallel map calls run cannot change the result.
-    flipped = tf.Variable(tf.random.stateless_uniform([len(images)], [seed, 1]) < 0.5, trainable=False)
-
-    def augment(batch, crop_seed):
-        batch_images, batch_labels, indices = batch
-        flip = tf.gather(flipped, indices)
-        flipped.scatter_nd_update(indices[:, tf.newaxis], tf.logical_not(flip))
-        return mirror_where(random_crop(batch_images, crop_seed, crop_padding), flip), batch_labels
-
     data = tf.data.Dataset.from_tensor_slices((images, labels, np.arange(len(images))))
     data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    if not augment:
+        return data.map(lambda batch_images, batch_labels, _: (batch_images, batch_labels)).prefetch(AUTOTUNE)
+    alternating = _alternating_flips(len(images), seed) if alternate_flips else None
+
+    def augment_batch(batch, batch_seed):
+        batch_images, batch_labels, indices = batch
+        crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(batch_seed, 2))
+        flip = alternating(indices) if alternating else _random_flips(tf.shape(indices)[0], flip_seed)
+        return mirror_where(random_crop(batch_images, crop_seed, crop_padding), flip), batch_labels
+
     batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-    data = tf.data.Dataset.zip(data, batch_seeds).map(augment, num_parallel_calls=AUTOTUNE, deterministic=True)
+    data = tf.data.Dataset.zip(data, batch_seeds).map(augment_batch, num_parallel_calls=AUTOTUNE, deterministic=True)
     return data.prefetch(AUTOTUNE)
 
 
