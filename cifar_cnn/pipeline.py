@@ -34,10 +34,13 @@ def mirror_where(images: tf.Tensor, flip: tf.Tensor) -> tf.Tensor:
     return tf.where(flip[:, tf.newaxis, tf.newaxis, tf.newaxis], tf.reverse(images, axis=[2]), images)
 
 
-def random_crop_and_flip(images: tf.Tensor, seed: tf.Tensor, padding: int = 4) -> tf.Tensor:
-    """`random_crop`, then mirror half of the images, drawn from the same `seed`."""
+def random_crop_and_flip(images: tf.Tensor, seed: tf.Tensor, padding: int = 4, flip: tf.Tensor | None = None) -> tf.Tensor:
+    """`random_crop`, then mirror the images where `flip` (one bool per image) is true; by default half of
+    them, drawn from the same `seed`."""
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    return mirror_where(random_crop(images, crop_seed, padding), _random_flips(tf.shape(images)[0], flip_seed))
+    if flip is None:
+        flip = _random_flips(tf.shape(images)[0], flip_seed)
+    return mirror_where(random_crop(images, crop_seed, padding), flip)
 
 
 def _random_flips(count, seed) -> tf.Tensor:
@@ -65,7 +68,7 @@ def training_dataset(
 ) -> tf.data.Dataset:
     """Reshuffled every epoch; the same seed gives the same batches in the same order.
 
-    With `augment`, every image is shifted by up to `crop_padding` pixels (see `random_crop`) and flipped
+    With `augment`, every image is shifted by up to `crop_padding` pixels (see `random_crop_and_flip`) and flipped
     half the time. With `alternate_flips` too (airbench's derandomised flipping), an image is flipped at
     random in the first epoch and the other way round in each later one, so any two epochs in a row show it
     both ways, where independent flips show a quarter of the images the same way twice.
@@ -78,9 +81,8 @@ def training_dataset(
 
     def augment_batch(batch, batch_seed):
         batch_images, batch_labels, indices = batch
-        crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(batch_seed, 2))
-        flip = alternating(indices) if alternating else _random_flips(tf.shape(indices)[0], flip_seed)
-        return mirror_where(random_crop(batch_images, crop_seed, crop_padding), flip), batch_labels
+        flip = alternating(indices) if alternating else None
+        return random_crop_and_flip(batch_images, batch_seed, crop_padding, flip), batch_labels
 
     batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
     data = tf.data.Dataset.zip(data, batch_seeds).map(augment_batch, num_parallel_calls=AUTOTUNE, deterministic=True)
