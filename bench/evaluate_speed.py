@@ -46,7 +46,8 @@ def main() -> None:
 
     from cifar_cnn import runs
     from cifar_cnn.data import load_dataset
-    from cifar_cnn.training import TrainConfig, train
+    from cifar_cnn.presets import build_config
+    from cifar_cnn.training import train
 
     workspace = Path(tempfile.mkdtemp(prefix="evaluate-speed-"))
     dataset = load_dataset(args.data)
@@ -54,7 +55,7 @@ def main() -> None:
         run_dir = runs.resolve_run_dir(args.run)
     else:
         print("Training a short run (seed CNN, 1 epoch, 5,000 images)...", flush=True)
-        run_dir = train(TrainConfig(epochs=1, subset=5000), dataset, runs_dir=workspace / "runs").run_dir
+        run_dir = train(build_config(epochs=1, subset=5000), dataset, runs_dir=workspace / "runs").run_dir
     # The app finds the run in its artifacts folder: point one at a copy-free link to it.
     artifacts = workspace / "artifacts"
     (artifacts / "runs").mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,8 @@ from live_overhead import TrainingTimer, images_per_s  # noqa: E402
 from cifar_cnn.data import load_dataset  # noqa: E402
 from cifar_cnn.models import seed_cnn  # noqa: E402
 from cifar_cnn.precision import resolve_precision  # noqa: E402
-from cifar_cnn.training import TrainConfig, train  # noqa: E402
+from cifar_cnn.presets import build_config  # noqa: E402
+from cifar_cnn.training import train  # noqa: E402
 
 
 def notebook_fit(x_train: np.ndarray, y_train: np.ndarray, epochs: int, num_classes: int) -> float:
@@ -68,7 +69,7 @@ def library_train(dataset, subset: int, epochs: int, settings: dict, runs_dir: P
     timer = TrainingTimer()
     notebook_like = dict(arch="seed_cnn", epochs=epochs, batch_size=64, subset=subset, augment=True, validation="holdout",
                          holdout_fraction=0.01)
-    config = TrainConfig(**{**notebook_like, **settings})
+    config = build_config(**{**notebook_like, **settings})
     train(config, dataset, runs_dir=runs_dir, callbacks=[timer])
     return images_per_s(timer, int(subset * 0.99 + 0.5))
 

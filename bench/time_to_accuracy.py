@@ -31,8 +31,8 @@ from cifar_cnn.budget import TimeBudget  # noqa: E402
 from cifar_cnn.data import load_dataset  # noqa: E402
 from cifar_cnn.inference import describe_tta  # noqa: E402
 from cifar_cnn.precision import resolve_precision  # noqa: E402
-from cifar_cnn.presets import preset_config  # noqa: E402
-from cifar_cnn.training import UNCAPPED_EPOCHS, train  # noqa: E402
+from cifar_cnn.presets import build_config  # noqa: E402
+from cifar_cnn.training import train  # noqa: E402
 
 
 class AccuracyClock(TimeBudget):
@@ -68,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
 
     dataset = load_dataset(args.data)
-    config = dataclasses.replace(preset_config(args.preset, **dict(args.set)), minutes=args.minutes, epochs=UNCAPPED_EPOCHS)
+    config = build_config(args.preset, **{**dict(args.set), "minutes": args.minutes})
     config = dataclasses.replace(config, precision=resolve_precision(config.precision))
     changed = "".join(f", {name}={value}" for name, value in args.set)
     print(f"preset {args.preset} ({config.precision}{changed}): {args.minutes:g} minutes of training", flush=True)

@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import keras
 
+from cifar_cnn.schedules import tabulate
+
 # The one-cycle schedule is a Keras schedule over steps; a time budget evaluates it at this many steps per budget.
 SCHEDULE_RESOLUTION = 10_000
 
@@ -61,6 +63,7 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_test_begin(self, logs=None):
         if self._started is not None and self._paused_at is None:
+            wait_for_training_steps(self.model)
             self._paused_at = self.clock()
 
     def on_test_end(self, logs=None):
@@ -69,6 +72,19 @@ class TimeBudget(keras.callbacks.Callback):
             self._paused_at = None
 
 
+def wait_for_training_steps(model: keras.Model) -> None:
+    """Return once the device has finished every training step launched so far.
+
+    On a GPU (JAX or TensorFlow) a batch's step is queued and runs while Python launches the next one, so
+    the host's clock runs ahead of the training: a clock that stops at validation without waiting
+    would count the last steps of the epoch as validation time. Reading back a weight waits for them."""
+    if model.trainable_variables:
+        keras.ops.convert_to_numpy(model.trainable_variables[0])
+
+
 def schedule_over_budget(step_schedule: keras.optimizers.schedules.LearningRateSchedule) -> Callable[[float], float]:
-    """A schedule built over `SCHEDULE_RESOLUTION` steps, as a function of the share of the budget used."""
-    return lambda fraction: float(step_schedule(fraction * SCHEDULE_RESOLUTION))
+    """A schedule built over `SCHEDULE_RESOLUTION` steps, as a function of the share of the budget used.
+
+    Tabulated once: evaluating a Keras schedule before every batch costs a device round trip each time."""
+    table = tabulate(step_schedule, SCHEDULE_RESOLUTION)
+    return lambda fraction: float(table[round(min(1.0, max(0.0, fraction)) * SCHEDULE_RESOLUTION)])

@@ -180,23 +180,17 @@ def _train(args) -> int:
 
 def _config_from(args):
     """The preset (or the defaults), with every option given on the command line on top."""
-    import dataclasses
+    from cifar_cnn.presets import CUSTOM, build_config
 
-    from cifar_cnn.presets import preset_config
-    from cifar_cnn.training import UNCAPPED_EPOCHS, TrainConfig
-
-    base = preset_config(args.preset, **({"precision": args.precision} if args.precision else {})) if args.preset else TrainConfig()
-    if args.arch and args.arch != base.arch:
-        base = dataclasses.replace(base, arch_options={})  # the preset's options belong to its own architecture
-    if args.arch_options:
-        base = dataclasses.replace(base, arch_options={**base.arch_options, **dict(args.arch_options)})
-    given = {
-        "arch": args.arch, "epochs": args.epochs or (UNCAPPED_EPOCHS if args.minutes else None), "minutes": args.minutes, "batch_size": args.batch_size, "optimizer": args.optimizer,
-        "learning_rate": args.lr, "schedule": args.schedule, "label_smoothing": args.label_smoothing, "augment": args.augment,
-        "crop_padding": args.crop_padding, "alternate_flips": args.alternate_flips, "lookahead": args.lookahead, "shift_lr_scale": args.shift_lr_scale, "weight_decay": args.weight_decay, "precision": args.precision, "flip_tta": args.flip_tta, "shift_tta": args.shift_tta,
-        "validation": args.validation, "subset": args.subset, "seed": args.seed, "strategy": args.strategy,
-    }
-    return dataclasses.replace(base, **{name: value for name, value in given.items() if value is not None})
+    return build_config(
+        args.preset or CUSTOM, arch=args.arch, arch_options=dict(args.arch_options) if args.arch_options else None,
+        epochs=args.epochs, minutes=args.minutes, batch_size=args.batch_size, optimizer=args.optimizer,
+        learning_rate=args.lr, schedule=args.schedule, label_smoothing=args.label_smoothing, augment=args.augment,
+        crop_padding=args.crop_padding, alternate_flips=args.alternate_flips, lookahead=args.lookahead,
+        shift_lr_scale=args.shift_lr_scale, weight_decay=args.weight_decay, precision=args.precision,
+        flip_tta=args.flip_tta, shift_tta=args.shift_tta, validation=args.validation, subset=args.subset,
+        seed=args.seed, strategy=args.strategy,
+    )
 
 
 def _stop_on_first_ctrl_c(live):

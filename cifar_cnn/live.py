@@ -22,7 +22,7 @@ import keras
 class LiveSnapshot:
     """A consistent copy of the live state at one moment."""
 
-    batches: tuple[dict, ...]  # step, epoch, batch, loss, accuracy (of that batch alone)
+    batches: tuple[dict, ...]  # step, epoch, batch, loss, accuracy (of the batches since the previous row: one, but a few on a GPU)
     epochs: tuple[dict, ...]  # epoch, loss, accuracy, val_loss, val_accuracy, seconds
     epoch: int  # 1-based epoch in progress (0 before training starts)
     batch: int  # batches done in the current epoch
@@ -123,15 +123,24 @@ class LiveHistory:
 class LiveMetrics(keras.callbacks.Callback):
     """Feeds a `LiveHistory` and stops training when asked or when the loss diverges."""
 
-    def __init__(self, live: LiveHistory, epochs: int, train_images: int, batch_size: int, budget=None):
-        """`budget`: the run's `cifar_cnn.budget.TimeBudget`, if it trains for a time."""
+    def __init__(self, live: LiveHistory, epochs: int, train_images: int, batch_size: int, budget=None,
+                 read_interval_s: float = 0.0, clock=time.monotonic):
+        """`budget`: the run's `cifar_cnn.budget.TimeBudget`, if it trains for a time.
+
+        `read_interval_s`: read the metrics at most this often. Reading a loss waits for the batch that made it,
+        which on a GPU leaves it idle while the next batch is launched; the batches in between are then shown as
+        one point, their mean. 0 reads every batch.
+        """
         super().__init__()
         self.live, self.budget = live, budget
         self.epochs, self.train_images, self.batch_size = epochs, train_images, batch_size
+        self.read_interval_s, self.clock = read_interval_s, clock
         self.steps_per_epoch = math.ceil(train_images / batch_size)
         self.diverged: str | None = None
         self._epoch = 0
-        self._seen = 0  # images so far this epoch
+        self._seen = 0  # images so far this epoch, up to the last read
+        self._unread_batches = 0
+        self._last_read = 0.0
         self._running = {"loss": 0.0, "accuracy": 0.0}
         self._epoch_started = 0.0
         self._window_started = 0.0
@@ -144,34 +153,39 @@ class LiveMetrics(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch + 1
         self.live.begin_epoch(self._epoch)
-        self._epoch_started = self._window_started = time.monotonic()
-        self._window_batches = 0
+        self._epoch_started = self._window_started = self._last_read = self.clock()
+        self._window_batches = self._unread_batches = 0
         self._seen = 0
         self._running = {"loss": 0.0, "accuracy": 0.0}
 
-    def _this_batch(self, logs: dict, batch_images: int) -> dict[str, float]:
-        """Keras logs running means over the epoch, weighted by images; recover this batch's own values."""
+    def _since_last_read(self, logs: dict, images: int) -> dict[str, float]:
+        """Keras logs running means over the epoch, weighted by images; recover the mean of the batches since the last read."""
         values = {}
         for name, previous_mean in self._running.items():
             mean = float(logs.get(name, math.nan))
-            values[name] = (mean * (self._seen + batch_images) - previous_mean * self._seen) / batch_images
+            values[name] = (mean * (self._seen + images) - previous_mean * self._seen) / images
             self._running[name] = mean
-        self._seen += batch_images
+        self._seen += images
         return values
 
     def on_train_batch_end(self, batch, logs=None):
+        self._unread_batches += 1
+        self._window_batches += 1
+        now = self.clock()
+        if now - self._last_read < self.read_interval_s and batch + 1 < self.steps_per_epoch:
+            self._stop_if_requested()
+            return
         logs = logs or {}
         loss = float(logs.get("loss", math.nan))
-        batch_images = min(self.batch_size, self.train_images - self._seen)
-        this_batch = self._this_batch(logs, max(batch_images, 1))
-        now = time.monotonic()
-        self._window_batches += 1
+        images = min(self._unread_batches * self.batch_size, self.train_images - self._seen)
+        this_window = self._since_last_read(logs, max(images, 1))
+        self._unread_batches, self._last_read = 0, now
         elapsed = now - self._window_started
         images_per_s = self._window_batches * self.batch_size / elapsed if elapsed > 0 else 0.0
         if elapsed > 5:  # a sliding window keeps images/s current
             self._window_started, self._window_batches = now, 0
         step = (self._epoch - 1) * self.steps_per_epoch + batch + 1
-        row = {"step": step, "epoch": self._epoch, "batch": batch + 1, **this_batch}
+        row = {"step": step, "epoch": self._epoch, "batch": batch + 1, **this_window}
         self.live.add_batch(row, images_per_s, self.budget.fraction_used() if self.budget else None)
         if not math.isfinite(loss):
             self.diverged = f"The loss became {loss} in epoch {self._epoch}, batch {batch + 1}. Try a lower learning rate."
@@ -187,7 +201,7 @@ class LiveMetrics(keras.callbacks.Callback):
                 "accuracy": float(logs.get("accuracy", math.nan)),
                 "val_loss": float(logs.get("val_loss", math.nan)),
                 "val_accuracy": float(logs.get("val_accuracy", math.nan)),
-                "seconds": time.monotonic() - self._epoch_started,
+                "seconds": self.clock() - self._epoch_started,
             }
         )
 

@@ -55,6 +55,8 @@ class Lookahead(keras.callbacks.Callback):
         moved = []
         for slow, variable in zip(self.slow, self.model.trainable_variables):
             slow = slow + (1.0 - decay) * (variable.value - slow)
-            variable.assign(slow)
+            # The variable gets its own copy: on a GPU, JAX hands the variables' buffers to the next training
+            # step to overwrite, which would delete the slow weights if they shared one.
+            variable.assign(keras.ops.copy(slow))
             moved.append(slow)
         self.slow = moved

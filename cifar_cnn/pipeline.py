@@ -1,4 +1,9 @@
-"""tf.data input pipelines: in-memory uint8 images, shuffled, batched, augmented.
+"""Input pipelines: in-memory uint8 images, shuffled, batched, augmented.
+
+With Keras on TensorFlow they are tf.data pipelines; on the other backends
+(JAX, PyTorch), where TensorFlow may not be installed, the same batches come
+from `cifar_cnn.array_batches`. `training_dataset` and `evaluation_dataset`
+pick by the backend.
 
 Augmentation works on whole batches at once (vectorised), but draws a
 separate crop offset and flip for every image. Keras 3's `RandomCrop` layer
@@ -7,10 +12,25 @@ draws one offset per batch, which makes much weaker augmentation.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
-import tensorflow as tf
 
-AUTOTUNE = tf.data.AUTOTUNE
+from cifar_cnn import array_batches
+
+try:
+    import tensorflow as tf
+except ImportError:  # Keras on JAX or PyTorch alone
+    tf = None
+
+
+def uses_tf_data() -> bool:
+    return keras.backend.backend() == "tensorflow"
+
+
+def steps_per_epoch(image_count: int, batch_size: int) -> int:
+    """Training steps in one pass of `training_dataset`: the NumPy batches leave out a last, smaller batch
+    (see `array_batches.TrainingBatches`); tf.data keeps it."""
+    return array_batches.batches_per_epoch(image_count, batch_size, drop_remainder=not uses_tf_data())
 
 
 def random_crop(images: tf.Tensor, seed: tf.Tensor, padding: int = 4) -> tf.Tensor:
@@ -65,7 +85,7 @@ def _alternating_flips(image_count: int, seed: int):
 def training_dataset(
     images: np.ndarray, labels: np.ndarray, batch_size: int, *, augment: bool, seed: int, crop_padding: int = 4,
     alternate_flips: bool = False,
-) -> tf.data.Dataset:
+):
     """Reshuffled every epoch; the same seed gives the same batches in the same order.
 
     With `augment`, every image is shifted by up to `crop_padding` pixels (see `random_crop_and_flip`) and flipped
@@ -73,10 +93,13 @@ def training_dataset(
     random in the first epoch and the other way round in each later one, so any two epochs in a row show it
     both ways, where independent flips show a quarter of the images the same way twice.
     """
+    if not uses_tf_data():
+        return array_batches.TrainingBatches(images, labels, batch_size, augment=augment, seed=seed,
+                                             crop_padding=crop_padding, alternate_flips=alternate_flips, drop_remainder=True)
     data = tf.data.Dataset.from_tensor_slices((images, labels, np.arange(len(images))))
     data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
     if not augment:
-        return data.map(lambda batch_images, batch_labels, _: (batch_images, batch_labels)).prefetch(AUTOTUNE)
+        return data.map(lambda batch_images, batch_labels, _: (batch_images, batch_labels)).prefetch(tf.data.AUTOTUNE)
     alternating = _alternating_flips(len(images), seed) if alternate_flips else None
 
     def augment_batch(batch, batch_seed):
@@ -85,10 +108,12 @@ def training_dataset(
         return random_crop_and_flip(batch_images, batch_seed, crop_padding, flip), batch_labels
 
     batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-    data = tf.data.Dataset.zip(data, batch_seeds).map(augment_batch, num_parallel_calls=AUTOTUNE, deterministic=True)
-    return data.prefetch(AUTOTUNE)
+    data = tf.data.Dataset.zip(data, batch_seeds).map(augment_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return data.prefetch(tf.data.AUTOTUNE)
 
 
-def evaluation_dataset(images: np.ndarray, labels: np.ndarray | None = None, batch_size: int = 256) -> tf.data.Dataset:
+def evaluation_dataset(images: np.ndarray, labels: np.ndarray | None = None, batch_size: int = 256):
+    if not uses_tf_data():
+        return array_batches.EvaluationBatches(images, labels, batch_size)
     data = tf.data.Dataset.from_tensor_slices(images if labels is None else (images, labels))
-    return data.batch(batch_size).prefetch(AUTOTUNE)
+    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)

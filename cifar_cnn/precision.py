@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from cifar_cnn import devices
+
 PRECISIONS = ("float32", "mixed_bfloat16", "auto")
 _NATIVE_BFLOAT16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
 
@@ -31,13 +33,10 @@ def cpu_has_native_bfloat16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 
 def gpus_have_native_bfloat16() -> bool | None:
     """True if every visible GPU computes bfloat16 natively, False if one does not, None without GPUs."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
+    found = devices.gpus()
+    if not found:
         return None
-    capabilities = [tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)) for gpu in gpus]
-    return all(tuple(capability) >= (8, 0) for capability in capabilities)
+    return all(gpu.compute_capability >= (8, 0) for gpu in found)
 
 
 @functools.cache  # the hardware does not change while the app runs; pages ask on every rerun

@@ -10,6 +10,7 @@ completed, stopped or failed, with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import traceback
@@ -20,7 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from cifar_cnn import inference, pipeline, runs
+from cifar_cnn import devices, inference, pipeline, runs
 from cifar_cnn.batchnorm import RecalibrateBatchNorm, recalibrate_batchnorm
 from cifar_cnn.budget import SCHEDULE_RESOLUTION, TimeBudget, schedule_over_budget
 from cifar_cnn.data import Dataset
@@ -29,6 +30,7 @@ from cifar_cnn.lookahead import Lookahead
 from cifar_cnn.models import ARCHITECTURES, build_model, initialize_whitening
 from cifar_cnn.optimizers import ShiftBoostSGD
 from cifar_cnn.precision import PRECISIONS, resolve_precision
+from cifar_cnn.schedules import OneCycle
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 VALIDATION_CHOICES = ("test", "holdout")
@@ -40,6 +42,9 @@ WHITENING_IMAGES = 5000
 # (see cifar_cnn.batchnorm): 1,024 took about 2 s for the seed CNN on 2 cores and gave the same accuracy as 4,096.
 BATCHNORM_CALIBRATION_IMAGES = 1024
 MAX_MINUTES = 7 * 24 * 60
+# On a GPU, reading a batch's loss waits for the GPU to finish it, which stalls the next batch's launch: the live
+# curves read the metrics at most this often there (on a CPU every batch takes longer than this anyway).
+LIVE_READ_INTERVAL_ON_GPU_S = 0.25
 # `epochs` for a time budget that should end training on its own.
 UNCAPPED_EPOCHS = 1000
 
@@ -218,13 +223,7 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
     if config.schedule == "constant":
         return config.learning_rate
     total_steps = SCHEDULE_RESOLUTION if config.minutes else max(2, config.epochs * steps_per_epoch)
-    warmup_steps = max(1, int(0.2 * total_steps))
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=config.learning_rate / 10,
-        warmup_target=config.learning_rate,
-        warmup_steps=warmup_steps,
-        decay_steps=total_steps - warmup_steps,
-    )
+    return OneCycle(config.learning_rate, warmup_steps=max(1, int(0.2 * total_steps)), total_steps=total_steps)
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int = 1) -> keras.optimizers.Optimizer:
@@ -340,19 +339,38 @@ def train(
         return TrainResult(run_dir, "failed", message)
 
 
-def make_strategy(name: str):
-    """The tf.distribute strategy for `TrainConfig.strategy`."""
-    import tensorflow as tf
+class KerasDistribution:
+    """A `keras.distribution` (JAX backend) in the shape of a tf.distribute strategy: `scope()` and a replica count."""
 
+    def __init__(self, distribution=None):
+        self.distribution = distribution
+        self.num_replicas_in_sync = len(distribution.device_mesh.devices.flat) if distribution else 1
+
+    def scope(self):
+        return self.distribution.scope() if self.distribution else contextlib.nullcontext()
+
+
+def make_strategy(name: str):
+    """What `TrainConfig.strategy` names: with TensorFlow a tf.distribute strategy; with JAX the default
+    device, or `keras.distribution.DataParallel` over every local GPU (every CPU device without GPUs)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if name == "default":
+            return tf.distribute.get_strategy()
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
     if name == "default":
-        return tf.distribute.get_strategy()
-    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-    return tf.distribute.MirroredStrategy([device.name for device in devices])
+        return KerasDistribution()
+    if backend != "jax":
+        raise ConfigError(f"The mirrored strategy needs Keras on TensorFlow or JAX, not {backend}; use the default strategy.")
+    return KerasDistribution(keras.distribution.DataParallel(devices=keras.distribution.list_devices()))
 
 
 def _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, verbose, callbacks) -> TrainResult:
     strategy = make_strategy(config.strategy)
-    steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
+    steps_per_epoch = pipeline.steps_per_epoch(len(x_train), config.batch_size)
     with strategy.scope():
         model = build_for_training(config, dataset.num_classes, x_train)
         model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=make_loss(config), metrics=["accuracy"])
@@ -367,19 +385,25 @@ def _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, 
         budget = TimeBudget(config.minutes, schedule, total_steps=config.epochs * steps_per_epoch)
     if config.lookahead:
         callbacks.append(Lookahead(budget.fraction_used) if budget else Lookahead(total_steps=config.epochs * steps_per_epoch))
-    live_metrics = LiveMetrics(live, config.epochs, len(x_train), config.batch_size, budget)
+    images_per_epoch = min(len(x_train), steps_per_epoch * config.batch_size)
+    live_metrics = LiveMetrics(live, config.epochs, images_per_epoch, config.batch_size, budget,
+                               read_interval_s=LIVE_READ_INTERVAL_ON_GPU_S if devices.gpus() else 0.0)
     calibration_images = x_train[np.random.default_rng(config.seed).permutation(len(x_train))[:BATCHNORM_CALIBRATION_IMAGES]]
-    model.fit(
-        pipeline.training_dataset(x_train, fit_train_targets, config.batch_size, augment=config.augment,
-                                    crop_padding=config.crop_padding, alternate_flips=config.alternate_flips, seed=config.seed),
-        validation_data=pipeline.evaluation_dataset(x_val, fit_val_targets),
-        epochs=config.epochs,
-        # Stop checks come last in each batch.
-        # The budget comes first, so that it pauses its clock before the BatchNorm re-estimation that precedes each validation.
-        callbacks=[*([budget] if budget else []), *callbacks, RecalibrateBatchNorm(calibration_images), live_metrics, _HistoryWriter(run_dir, live)],
-        verbose=verbose,
-        shuffle=False,  # the pipeline shuffles
-    )
+    # Made outside the strategy's scope: the alternating flips' tf.Variable must not be mirrored.
+    training_batches = pipeline.training_dataset(x_train, fit_train_targets, config.batch_size, augment=config.augment,
+                                                 crop_padding=config.crop_padding, alternate_flips=config.alternate_flips,
+                                                 seed=config.seed)
+    with strategy.scope():  # a keras.distribution shards the batches only while it is current
+        model.fit(
+            training_batches,
+            validation_data=pipeline.evaluation_dataset(x_val, fit_val_targets),
+            epochs=config.epochs,
+            # Stop checks come last in each batch.
+            # The budget comes first, so that it pauses its clock before the BatchNorm re-estimation that precedes each validation.
+            callbacks=[*([budget] if budget else []), *callbacks, RecalibrateBatchNorm(calibration_images), live_metrics, _HistoryWriter(run_dir, live)],
+            verbose=verbose,
+            shuffle=False,  # the pipeline shuffles
+        )
     runs.write_history(run_dir, live.epoch_rows)
     if live_metrics.diverged:
         runs.update_status(run_dir, "failed", live_metrics.diverged)
@@ -402,10 +426,14 @@ def _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, 
 
 
 def _failure_message(error: BaseException) -> str:
-    import tensorflow as tf
-
-    if isinstance(error, (MemoryError, tf.errors.ResourceExhaustedError)):
+    if isinstance(error, MemoryError) or _is_device_out_of_memory(error):
         return "Training ran out of memory. Try a smaller batch size or a smaller train subset."
     if isinstance(error, KeyboardInterrupt):
         return "Training was interrupted."
     return f"Training failed: {type(error).__name__}: {error}"
+
+
+def _is_device_out_of_memory(error: BaseException) -> bool:
+    """TensorFlow's ResourceExhaustedError, JAX's RESOURCE_EXHAUSTED runtime error, PyTorch's OutOfMemoryError."""
+    name = type(error).__name__
+    return name in ("ResourceExhaustedError", "OutOfMemoryError") or str(error).startswith("RESOURCE_EXHAUSTED")

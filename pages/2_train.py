@@ -3,8 +3,8 @@ import streamlit as st
 from cifar_cnn import plots
 from cifar_cnn.jobs import JobBusyError
 from cifar_cnn.models import ARCHITECTURES
-from cifar_cnn.presets import PRESETS, preset_config, preset_settings
-from cifar_cnn.training import OPTIMIZERS, PRECISIONS, STRATEGIES, ConfigError, TrainConfig
+from cifar_cnn.presets import CUSTOM, PRESETS, build_config, preset_settings
+from cifar_cnn.training import OPTIMIZERS, PRECISIONS, STRATEGIES, ConfigError
 from cifar_cnn.ui import format
 from cifar_cnn.ui.resources import job_runner
 from cifar_cnn.ui.sidebar import setup_page, select_run
@@ -28,12 +28,12 @@ else:
         "within a minute on a laptop. Turn it off to choose every setting.",
     )
     recipe = st.selectbox(
-        "Recipe", ["custom", *sorted(PRESETS)], key="recipe",
-        format_func=lambda name: "my settings below" if name == "custom" else f"{name} preset",
+        "Recipe", [CUSTOM, *sorted(PRESETS)], key="recipe",
+        format_func=lambda name: "my settings below" if name == CUSTOM else f"{name} preset",
         help="A preset is a tuned recipe: it sets the architecture, batch size, optimizer, learning-rate schedule, "
         "label smoothing and augmentation. Epochs, subset, seed and validation still come from below.",
     )
-    preset = recipe != "custom"
+    preset = recipe != CUSTOM
     if preset:
         st.caption("The preset sets, on this machine: "
                    + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in preset_settings(recipe).items()) + ".")
@@ -41,15 +41,18 @@ else:
     arch = left.selectbox("Architecture", sorted(ARCHITECTURES), index=sorted(ARCHITECTURES).index("seed_cnn"), key="arch", disabled=preset,
                           help="seed_cnn: the seed notebook's 4-conv, 3-dense network. fast_cnn: airbench-style, the most accuracy per minute "
                           "(use it with SGD and a high learning rate, or the fast preset). tiny_cnn: fast, small, less accurate.")
+    minutes = 0 if quick else middle.number_input(
+        "Time budget in minutes (0 = none)", 0.0, 24 * 60.0, 0.0, step=1.0, key="minutes",
+        help="Train until this much time is up (validation does not count), however many epochs that makes. The "
+        "learning-rate schedule then ends when the time does. How much accuracy can 5 minutes buy?")
     if quick:
         epochs = QUICK_DEMO["epochs"]
         middle.number_input("Epochs", 1, 200, epochs, disabled=True, help="Set by the quick demo.")
+    elif minutes:
+        epochs = None
+        middle.number_input("Epochs", 1, 200, 10, disabled=True, help="The time budget decides how many epochs there are.")
     else:
         epochs = middle.number_input("Epochs", 1, 200, 10, key="epochs", help="Passes over all training images.")
-    minutes = 0 if quick else middle.number_input(
-        "Time budget in minutes (0 = none)", 0.0, 24 * 60.0, 0.0, step=1.0, key="minutes",
-        help="Stop training when this much time is up (validation does not count). The learning-rate schedule then "
-        "ends when the time does; the epochs only cap the passes. How much accuracy can 5 minutes buy?")
     batch_size = right.select_slider("Batch size", [16, 32, 64, 128, 256], value=64, key="batch_size", disabled=preset,
                                      help="Images per weight update.")
     left, middle, right = st.columns(3)
@@ -80,14 +83,13 @@ else:
                              "only emulates it. Automatic picks bfloat16 only where the hardware computes it natively.")
 
     if st.button("Train", type="primary", icon=":material/play_arrow:"):
-        chosen = dict(epochs=int(epochs), minutes=float(minutes) or None, validation=validation, subset=int(subset) or None, seed=int(seed), strategy=strategy)
+        chosen = dict(epochs=epochs and int(epochs), minutes=float(minutes) or None, validation=validation,
+                      subset=int(subset) or None, seed=int(seed), strategy=strategy)
+        if not preset:
+            chosen |= dict(arch=arch, batch_size=int(batch_size), optimizer=optimizer, learning_rate=float(learning_rate),
+                           augment=augment, precision=precision)
         try:
-            if preset:
-                config = preset_config(recipe, **chosen)
-            else:
-                config = TrainConfig(arch=arch, batch_size=int(batch_size), optimizer=optimizer,
-                                     learning_rate=float(learning_rate), augment=augment, precision=precision, **chosen)
-            runner.start(config, dataset)
+            runner.start(build_config(recipe, **chosen), dataset)
         except JobBusyError:
             st.warning("A training job is already running (shown below). Stop it or wait for it to finish, then train again.")
         except ConfigError as error:

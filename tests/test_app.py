@@ -219,3 +219,17 @@ def test_a_time_budget_from_the_train_page(artifacts):
     assert job.state == "completed", job.message
     assert job.config.minutes == 0.1
     assert len(job.live.epoch_rows) < 200
+
+
+def test_a_time_budget_from_the_train_page_is_not_capped_by_the_default_epochs(artifacts):
+    from cifar_cnn.presets import build_config
+    from cifar_cnn.training import UNCAPPED_EPOCHS
+
+    app = open_page("pages/2_train.py")
+    start_training(app, epochs=2, minutes=0.05)
+    job = job_runner().job
+    assert job.wait(timeout=120)
+    assert job.config.epochs == UNCAPPED_EPOCHS
+    # the page's choices, given to the builder the CLI and the benches use, make the same settings
+    assert job.config == build_config(arch="tiny_cnn", minutes=0.05, batch_size=16, optimizer="adam", learning_rate=1e-3,
+                                      augment=True, precision="float32", validation="test", seed=0, strategy="default")

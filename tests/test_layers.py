@@ -6,7 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ["data", "models", "pipeline", "training", "live", "jobs", "runs", "evaluation", "plots", "gradcam",
-        "inference", "uploads", "images", "presets", "cli"]
+        "inference", "uploads", "images", "presets", "cli", "array_batches", "devices", "schedules", "budget"]
 
 
 def test_core_modules_import_no_streamlit():

@@ -36,3 +36,17 @@ def test_auto_precision_trains_in_the_precision_this_machine_suits_and_records_i
     compute_dtype = runs.load_model(run).get_layer("conv1").compute_dtype
     assert compute_dtype == ("bfloat16" if chosen == "mixed_bfloat16" else "float32")
     assert keras.config.dtype_policy().name == "float32"
+
+
+@pytest.mark.parametrize("capabilities, chosen", [([(9, 0)], "mixed_bfloat16"), ([(8, 0), (8, 6)], "mixed_bfloat16"),
+                                                  ([(7, 5)], "float32"), ([(9, 0), (7, 0)], "float32")])
+def test_auto_precision_follows_the_gpus_where_there_are_gpus(monkeypatch, capabilities, chosen):
+    from cifar_cnn import devices, precision
+
+    monkeypatch.setattr(devices, "gpus", lambda: tuple(devices.Gpu(f"gpu{i}", c) for i, c in enumerate(capabilities)))
+    monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: chosen == "float32")  # the CPU would say the opposite
+    precision.hardware_has_native_bfloat16.cache_clear()
+    try:
+        assert resolve_precision("auto") == chosen
+    finally:
+        precision.hardware_has_native_bfloat16.cache_clear()

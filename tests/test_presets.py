@@ -69,3 +69,24 @@ def test_fast_preset_widths_follow_the_precision_the_hardware_trains_in(monkeypa
 def test_a_precision_override_brings_the_fast_widths_that_suit_it():
     assert preset_config("fast", precision="float32").arch_options == {"widths": [32, 64, 128]}
     assert preset_config("fast", precision="mixed_bfloat16").arch_options == {"widths": [64, 128, 256]}
+
+
+def test_on_a_gpu_the_fast_preset_trains_airbench_widths_at_batch_1024(monkeypatch):
+    from cifar_cnn import devices
+
+    monkeypatch.setattr(devices, "gpus", lambda: (devices.Gpu("NVIDIA H100", (9, 0)),))
+    monkeypatch.setattr(presets, "resolve_precision", lambda name: "mixed_bfloat16" if name == "auto" else name)
+    config = preset_config("fast")
+    assert (config.arch_options, config.batch_size, config.learning_rate) == ({"widths": [64, 256, 256], "activation": "gelu"}, 1024, 1.0)
+    assert config.lookahead and config.alternate_flips and config.precision == "mixed_bfloat16"
+    assert preset_config("fast", batch_size=512).batch_size == 512  # overrides still win
+    assert preset_config("seed").batch_size == 128  # the seed preset has no GPU form
+
+
+def test_without_a_gpu_the_fast_preset_keeps_its_cpu_form(monkeypatch):
+    from cifar_cnn import devices
+
+    monkeypatch.setattr(devices, "gpus", lambda: ())
+    monkeypatch.setattr(presets, "resolve_precision", lambda name: "mixed_bfloat16" if name == "auto" else name)
+    config = preset_config("fast")
+    assert (config.arch_options, config.batch_size, config.lookahead) == ({"widths": [64, 128, 256]}, 512, False)

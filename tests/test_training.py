@@ -256,3 +256,18 @@ def test_lookahead_and_alternating_flips_each_change_what_training_learns(datase
     np.testing.assert_array_equal(plain, final_kernel())  # the same seed trains the same weights...
     assert not np.allclose(plain, final_kernel(lookahead=True))  # ...so these differences come from the settings
     assert not np.allclose(plain, final_kernel(alternate_flips=True))
+
+
+@pytest.mark.parametrize("error", [MemoryError(), RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.2GiB"),
+                                   type("ResourceExhaustedError", (Exception,), {})("OOM when allocating tensor"),
+                                   type("OutOfMemoryError", (RuntimeError,), {})("CUDA out of memory")])
+def test_running_out_of_memory_on_any_backend_says_how_to_fix_it(error):
+    from cifar_cnn.training import _failure_message
+
+    assert _failure_message(error) == "Training ran out of memory. Try a smaller batch size or a smaller train subset."
+
+
+def test_other_failures_name_the_error():
+    from cifar_cnn.training import _failure_message
+
+    assert _failure_message(ValueError("bad shape")) == "Training failed: ValueError: bad shape"
