@@ -2,6 +2,8 @@
 
     KERAS_BACKEND=jax python bench/gpu.py --data ../shared/data/cifar10-jpeg.tar.gz --out gpu-results
 
+(with the project installed, as the README's commands do; on a machine where it is not, prefix `PYTHONPATH=.`)
+
 Written for a lent GPU machine with little time on it: every section checks
 the time left (`--seconds`) before it starts and is skipped, saying so, when
 it would not fit; every figure is printed and appended to OUT/gpu.jsonl as
@@ -31,14 +33,11 @@ import dataclasses
 import json
 import math
 import statistics
-import sys
 import tempfile
 import time
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cifar_cnn  # noqa: E402, F401, I001  (before any backend: it sets TensorFlow's options)
 import keras  # noqa: E402

@@ -20,13 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cifar_cnn  # noqa: E402, F401, I001  (before TensorFlow: it sets TensorFlow's CPU options)
 import keras  # noqa: E402

@@ -22,14 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cifar_cnn  # noqa: E402, F401  (before TensorFlow: it sets TensorFlow's CPU options for both contenders)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from live_overhead import TrainingTimer, images_per_s  # noqa: E402

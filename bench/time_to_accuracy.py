@@ -25,7 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cifar_cnn.budget import TimeBudget  # noqa: E402
 from cifar_cnn.data import load_dataset  # noqa: E402

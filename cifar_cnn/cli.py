@@ -147,7 +147,6 @@ def _train(args) -> int:
     except ConfigError as error:
         raise UsageError(str(error)) from None
     try:
-        config.check_settings()
         dataset = load_dataset(args.data, cache_dir=artifacts / "cache", progress=_print_progress if sys.stderr.isatty() else None)
         config.check(dataset)
     except _library_errors() as error:

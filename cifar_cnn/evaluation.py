@@ -82,9 +82,3 @@ def most_confused_pairs(matrix: np.ndarray, count: int = 5) -> list[ConfusedPair
     order = np.argsort(-off_diagonal, axis=None, kind="stable")[:count]
     pairs = [ConfusedPair(int(row), int(col), int(matrix[row, col])) for row, col in zip(*np.unravel_index(order, matrix.shape))]
     return [pair for pair in pairs if pair.count > 0]
-
-
-def top_k(probabilities: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
-    """The k most probable classes of one image's probabilities, as (class, probability)."""
-    order = np.argsort(-probabilities, kind="stable")[:k]
-    return [(int(index), float(probabilities[index])) for index in order]

@@ -1,7 +1,7 @@
 """Named training recipes: `TrainConfig`s that are known to train well.
 
-    config = preset_config("seed", epochs=12)
-    config = preset_config("fast", minutes=10, epochs=1000)  # as many epochs as 10 minutes buy
+    config = build_config("seed", epochs=12)
+    config = build_config("fast", minutes=10)  # as many epochs as 10 minutes buy
 
 - `seed`: the seed notebook's network with a recipe that converges faster
   than the notebook's (no dropout after the conv blocks and 0.1 after the dense layers,
@@ -107,12 +107,6 @@ def preset_settings(name: str, precision: str | None = None) -> dict:
     return {**settings, **BY_PRECISION.get(name, {}).get(settings["precision"], {}), **on_gpu}
 
 
-def preset_config(name: str, **overrides) -> TrainConfig:
-    """The preset's settings on this machine, with `overrides` on top (a precision override also picks
-    the settings that go with it)."""
-    return dataclasses.replace(TrainConfig(**preset_settings(name, overrides.get("precision"))), **overrides)
-
-
 CUSTOM = "custom"  # the recipe of TrainConfig's own defaults, with the user's choices on top
 
 
@@ -134,12 +128,9 @@ def build_config(recipe: str = CUSTOM, **choices) -> TrainConfig:
     if unknown:
         raise ConfigError(f"Unknown setting {', '.join(map(repr, unknown))}.")
     extra_options = chosen.pop("arch_options", {})
-    if recipe == CUSTOM:
-        base = TrainConfig()
-    else:
-        base = preset_config(recipe, **({"precision": chosen["precision"]} if "precision" in chosen else {}))
-    if chosen.get("arch", base.arch) != base.arch:
-        base = dataclasses.replace(base, arch_options={})
+    base = {} if recipe == CUSTOM else preset_settings(recipe, chosen.get("precision"))
+    if "arch" in chosen and chosen["arch"] != base.get("arch"):
+        base.pop("arch_options", None)
     if chosen.get("minutes") and "epochs" not in chosen:
         chosen["epochs"] = UNCAPPED_EPOCHS
-    return dataclasses.replace(base, **chosen, arch_options={**base.arch_options, **extra_options})
+    return TrainConfig(**{**base, **chosen, "arch_options": {**base.get("arch_options", {}), **extra_options}})

@@ -11,7 +11,9 @@ completed, stopped or failed, with the reason.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
+import json
 import math
 import traceback
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -41,21 +43,29 @@ WHITENING_IMAGES = 5000
 # Training images that re-estimate BatchNormalization statistics before each validation and at the end
 # (see cifar_cnn.batchnorm): 1,024 took about 2 s for the seed CNN on 2 cores and gave the same accuracy as 4,096.
 BATCHNORM_CALIBRATION_IMAGES = 1024
-MAX_MINUTES = 7 * 24 * 60
+# Bounds of the settings, shown by the Train page's widgets and enforced by TrainConfig.
+MAX_MINUTES = 7 * 24 * 60  # a week: longer than any class waits, short enough to catch a unit slip (seconds typed as minutes)
+# Below it nothing moves in the epochs a class can wait for; above it every optimizer here diverges (the fast preset
+# on a GPU uses 1.0, on a CPU 0.4).
+LEARNING_RATE_RANGE = (1e-5, 10.0)
+MAX_BATCH_SIZE = 8192  # 8 times airbench's batch; bigger ones only fill a GPU's memory
+MAX_SEED = 2**31 - 1  # the largest seed every backend's random generator takes
 # On a GPU, reading a batch's loss waits for the GPU to finish it, which stalls the next batch's launch: the live
 # curves read the metrics at most this often there (on a CPU every batch takes longer than this anyway).
 LIVE_READ_INTERVAL_ON_GPU_S = 0.25
-# `epochs` for a time budget that should end training on its own.
+# `epochs` for a time budget that should end training on its own, and the most epochs one can ask for.
 UNCAPPED_EPOCHS = 1000
+MAX_EPOCHS = UNCAPPED_EPOCHS
 
 
 class ConfigError(ValueError):
     """Training settings that cannot work; the message says which and why."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides how a model is trained.
+    """Everything that decides how a model is trained; checked when made (ConfigError says what is wrong), never
+    changed after (`dataclasses.replace` makes a new, checked one).
 
     Attributes:
         arch: a name in `cifar_cnn.models.ARCHITECTURES`.
@@ -129,13 +139,14 @@ class TrainConfig:
     shift_tta: bool = False
     strategy: str = "default"
 
+    def __post_init__(self):
+        self._check_settings()
+
     def check(self, dataset: Dataset) -> None:
-        """Raise ConfigError if these settings cannot train on `dataset`."""
-        self.check_settings()
+        """Raise ConfigError if these settings cannot train on `dataset` (the rest was checked when they were made)."""
         self._check_against(dataset)
 
-    def check_settings(self) -> None:
-        """The checks that need no dataset: run them before loading one."""
+    def _check_settings(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise ConfigError(f"Unknown architecture {self.arch!r}; choose one of {', '.join(sorted(ARCHITECTURES))}.")
         if not isinstance(self.arch_options, dict):
@@ -146,16 +157,17 @@ class TrainConfig:
             raise ConfigError(f"{self.arch} has no option {', '.join(map(repr, unknown))}; its options are {', '.join(accepted) or 'none'}.")
         if self.arch_options:
             self._check_arch_options_build()
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ConfigError(f"Epochs must be a whole number of at least 1, not {self.epochs!r}.")
+        if not isinstance(self.epochs, int) or not 1 <= self.epochs <= MAX_EPOCHS:
+            raise ConfigError(f"Epochs must be a whole number from 1 to {MAX_EPOCHS}, not {self.epochs!r}.")
         if self.minutes is not None and not (isinstance(self.minutes, (int, float)) and math.isfinite(self.minutes) and 0 < self.minutes <= MAX_MINUTES):
             raise ConfigError(f"The training time must be a number of minutes above 0 and at most {MAX_MINUTES} (a week), not {self.minutes!r}.")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ConfigError(f"Batch size must be a whole number of at least 1, not {self.batch_size!r}.")
+        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise ConfigError(f"Batch size must be a whole number from 1 to {MAX_BATCH_SIZE}, not {self.batch_size!r}.")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"Unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}.")
-        if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 10):
-            raise ConfigError(f"Learning rate must be a number above 0 and at most 10, not {self.learning_rate!r}.")
+        lowest, highest = LEARNING_RATE_RANGE
+        if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and lowest <= self.learning_rate <= highest):
+            raise ConfigError(f"Learning rate must be a number from {lowest:g} to {highest:g}, not {self.learning_rate!r}.")
         if not isinstance(self.crop_padding, int) or not 0 <= self.crop_padding <= 16:
             raise ConfigError(f"Crop padding must be a whole number of pixels from 0 to 16, not {self.crop_padding!r}.")
         if self.validation not in VALIDATION_CHOICES:
@@ -176,16 +188,17 @@ class TrainConfig:
             raise ConfigError(f"Unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}.")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"Unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}.")
+        if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"The seed must be a whole number from 0 to {MAX_SEED}, not {self.seed!r}.")
         if self.subset is not None and (not isinstance(self.subset, int) or self.subset < 1):
             raise ConfigError(f"The train subset must be a whole number of images of at least 1, not {self.subset!r}.")
 
     def _check_arch_options_build(self) -> None:
         # A bad value (a word for a number, a negative width) only shows when the model is built: build one now,
         # so it is refused before a run exists.
-        try:
-            build_model(self.arch, 10, **self.arch_options)
-        except Exception as error:  # noqa: BLE001 - any builder error means these options cannot work
-            raise ConfigError(f"{self.arch} cannot be built with {self.arch_options}: {error}") from None
+        problem = _arch_options_problem(self.arch, json.dumps(self.arch_options, sort_keys=True, default=repr))
+        if problem:
+            raise ConfigError(f"{self.arch} cannot be built with {self.arch_options}: {problem}")
 
     def _check_against(self, dataset: Dataset) -> None:
         available = len(dataset.x_train)
@@ -207,6 +220,15 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{key: value for key, value in values.items() if key in known})
+
+
+@functools.lru_cache(maxsize=64)  # configs are made often (every replace), and the same options build the same way
+def _arch_options_problem(arch: str, options_json: str) -> str:
+    try:
+        build_model(arch, 10, **json.loads(options_json))
+    except Exception as error:  # noqa: BLE001 - any builder error means these options cannot work
+        return str(error)
+    return ""
 
 
 @dataclass

@@ -4,7 +4,8 @@ from cifar_cnn import plots
 from cifar_cnn.jobs import JobBusyError
 from cifar_cnn.models import ARCHITECTURES
 from cifar_cnn.presets import CUSTOM, PRESETS, build_config, preset_settings
-from cifar_cnn.training import OPTIMIZERS, PRECISIONS, STRATEGIES, ConfigError
+from cifar_cnn.training import (LEARNING_RATE_RANGE, MAX_EPOCHS, MAX_MINUTES, MAX_SEED, OPTIMIZERS, PRECISIONS, STRATEGIES,
+                                ConfigError)
 from cifar_cnn.ui import format
 from cifar_cnn.ui.resources import job_runner
 from cifar_cnn.ui.sidebar import setup_page, select_run
@@ -42,24 +43,25 @@ else:
                           help="seed_cnn: the seed notebook's 4-conv, 3-dense network. fast_cnn: airbench-style, the most accuracy per minute "
                           "(use it with SGD and a high learning rate, or the fast preset). tiny_cnn: fast, small, less accurate.")
     minutes = 0 if quick else middle.number_input(
-        "Time budget in minutes (0 = none)", 0.0, 24 * 60.0, 0.0, step=1.0, key="minutes",
+        "Time budget in minutes (0 = none)", 0.0, float(MAX_MINUTES), 0.0, step=1.0, key="minutes",
         help="Train until this much time is up (validation does not count), however many epochs that makes. The "
         "learning-rate schedule then ends when the time does. How much accuracy can 5 minutes buy?")
     if quick:
         epochs = QUICK_DEMO["epochs"]
-        middle.number_input("Epochs", 1, 200, epochs, disabled=True, help="Set by the quick demo.")
+        middle.number_input("Epochs", 1, MAX_EPOCHS, epochs, disabled=True, help="Set by the quick demo.")
     elif minutes:
         epochs = None
-        middle.number_input("Epochs", 1, 200, 10, disabled=True, help="The time budget decides how many epochs there are.")
+        middle.number_input("Epochs", 1, MAX_EPOCHS, 10, disabled=True, help="The time budget decides how many epochs there are.")
     else:
-        epochs = middle.number_input("Epochs", 1, 200, 10, key="epochs", help="Passes over all training images.")
-    batch_size = right.select_slider("Batch size", [16, 32, 64, 128, 256], value=64, key="batch_size", disabled=preset,
+        epochs = middle.number_input("Epochs", 1, MAX_EPOCHS, 10, key="epochs", help="Passes over all training images.")
+    batch_size = right.select_slider("Batch size", [16, 32, 64, 128, 256, 512, 1024], value=64, key="batch_size", disabled=preset,
                                      help="Images per weight update.")
     left, middle, right = st.columns(3)
     optimizer = left.selectbox("Optimizer", OPTIMIZERS, key="optimizer", disabled=preset, help="adam adapts the step size per weight; sgd uses Nesterov momentum.")
-    learning_rate = middle.number_input("Learning rate", min_value=1e-5, max_value=1.0, value=1e-3, step=1e-4, format="%.5f", key="learning_rate", disabled=preset,
+    learning_rate = middle.number_input("Learning rate", min_value=LEARNING_RATE_RANGE[0], max_value=LEARNING_RATE_RANGE[1], value=1e-3, step=1e-4,
+                                        format="%.5f", key="learning_rate", disabled=preset,
                                         help="Step size. Too high and the loss jumps or becomes NaN; too low and it barely moves.")
-    seed = right.number_input("Random seed", 0, 2**31 - 1, 0, key="seed", help="The same seed gives the same run.")
+    seed = right.number_input("Random seed", 0, MAX_SEED, 0, key="seed", help="The same seed gives the same run.")
     left, middle, right = st.columns(3)
     if quick:
         subset = quick_subset

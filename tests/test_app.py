@@ -143,17 +143,32 @@ def test_the_data_source_stays_chosen_across_pages(artifacts, tmp_path):
         assert app.text_input(key="data_path").value == str(tmp_path / "elsewhere")
 
 
-def test_reruns_do_not_clear_the_keras_session_under_a_running_training(monkeypatch):
-    """Streamlit clears Keras' session after every rerun; the Train page reruns each second while a thread trains."""
+def keras_sessions_cleared_by_a_script_run(monkeypatch) -> int:
+    """Run a script through Streamlit's own script runner and count calls of keras.backend.clear_session."""
     import keras
-    from streamlit.runtime.scriptrunner import script_runner
-
-    import cifar_cnn.ui  # noqa: F401  (importing the app's glue applies the fix)
 
     cleared = []
     monkeypatch.setattr(keras.backend, "clear_session", lambda *args, **kwargs: cleared.append(True))
-    script_runner._clean_problem_modules()
-    assert cleared == []
+    AppTest.from_string("import keras\nimport streamlit as st\nst.write('ran')").run()
+    return len(cleared)
+
+
+def test_reruns_do_not_clear_the_keras_session_under_a_running_training(monkeypatch):
+    """Streamlit clears Keras' session after every rerun; the Train page reruns each second while a thread trains."""
+    import cifar_cnn.ui  # noqa: F401  (importing the app's glue applies the fix)
+
+    assert keras_sessions_cleared_by_a_script_run(monkeypatch) == 0
+
+
+def test_streamlits_runner_still_clears_the_keras_session_by_the_name_the_fix_patches(monkeypatch):
+    """The control for the test above: with Streamlit's own cleanup back, a script run clears the session. If an upgrade
+    renames or moves the cleanup, this fails (and the app warns at start) instead of training silently slowing down."""
+    import cifar_cnn.ui
+    from streamlit.runtime.scriptrunner import script_runner
+
+    assert cifar_cnn.ui.streamlit_cleanup is not None, "Streamlit has no script_runner._clean_problem_modules any more"
+    monkeypatch.setattr(script_runner, "_clean_problem_modules", cifar_cnn.ui.streamlit_cleanup)
+    assert keras_sessions_cleared_by_a_script_run(monkeypatch) >= 1
 
 
 def two_runs(artifacts):
@@ -233,3 +248,14 @@ def test_a_time_budget_from_the_train_page_is_not_capped_by_the_default_epochs(a
     # the page's choices, given to the builder the CLI and the benches use, make the same settings
     assert job.config == build_config(arch="tiny_cnn", minutes=0.05, batch_size=16, optimizer="adam", learning_rate=1e-3,
                                       augment=True, precision="float32", validation="test", seed=0, strategy="default")
+
+
+def test_the_train_pages_limits_are_the_settings_limits(artifacts):
+    from cifar_cnn.training import LEARNING_RATE_RANGE, MAX_EPOCHS, MAX_MINUTES, MAX_SEED
+
+    app = open_page("pages/2_train.py")
+    app.toggle(key="quick_demo").set_value(False).run()
+    assert (app.number_input(key="learning_rate").min, app.number_input(key="learning_rate").max) == LEARNING_RATE_RANGE
+    assert app.number_input(key="epochs").max == MAX_EPOCHS
+    assert app.number_input(key="minutes").max == MAX_MINUTES
+    assert app.number_input(key="seed").max == MAX_SEED

@@ -53,6 +53,3 @@ def test_most_confused_pairs_skip_the_diagonal_and_zeros():
     pairs = evaluation.most_confused_pairs(matrix, count=5)
     assert [(p.true_class, p.predicted_class, p.count) for p in pairs] == [(0, 2, 4), (2, 0, 2), (0, 1, 1)]
 
-
-def test_top_k():
-    assert evaluation.top_k(np.array([0.1, 0.6, 0.3]), k=2) == [(1, pytest.approx(0.6)), (2, pytest.approx(0.3))]

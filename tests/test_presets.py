@@ -4,13 +4,13 @@ import pytest
 
 from cifar_cnn import presets, runs
 from cifar_cnn.precision import resolve_precision
-from cifar_cnn.presets import PRESETS, preset_config
+from cifar_cnn.presets import PRESETS, build_config
 from cifar_cnn.training import ConfigError, TrainConfig, learning_rate_schedule, train
 from synthetic_arrays import make_dataset
 
 
 def test_seed_preset_uses_the_seed_network_with_a_better_recipe():
-    config = preset_config("seed")
+    config = build_config("seed")
     assert config.arch == "seed_cnn" and config.augment
     assert config.schedule == "one_cycle" and config.label_smoothing > 0
     assert config.arch_options == {"conv_dropout": 0.0, "dense_dropout": 0.1}
@@ -18,13 +18,13 @@ def test_seed_preset_uses_the_seed_network_with_a_better_recipe():
 
 
 def test_overrides_win_over_the_preset():
-    config = preset_config("seed", epochs=3, arch="tiny_cnn")
+    config = build_config("seed", epochs=3, arch="tiny_cnn")
     assert (config.epochs, config.arch, config.schedule) == (3, "tiny_cnn", PRESETS["seed"]["schedule"])
 
 
 def test_unknown_preset_names_the_choices():
     with pytest.raises(ConfigError, match="seed"):
-        preset_config("turbo")
+        build_config("turbo")
 
 
 def test_one_cycle_warms_up_then_decays_to_zero():
@@ -48,11 +48,11 @@ def test_label_smoothing_trains_and_the_model_still_loads_with_plain_keras(tmp_p
 @pytest.mark.parametrize("changes", [{"label_smoothing": 1.0}, {"label_smoothing": -0.1}, {"schedule": "triangle"}])
 def test_bad_recipe_settings_are_refused(changes):
     with pytest.raises(ConfigError):
-        TrainConfig(**changes).check_settings()
+        TrainConfig(**changes)
 
 
 def test_fast_preset_uses_the_airbench_style_network_in_bfloat16_where_it_is_native():
-    config = preset_config("fast")
+    config = build_config("fast")
     assert (config.arch, config.optimizer, config.precision) == ("fast_cnn", "sgd", resolve_precision("auto"))
     assert config.shift_lr_scale == 64 and config.crop_padding == 2
     assert config.label_smoothing == 0.2 and config.weight_decay > 0 and config.schedule == "one_cycle" and config.flip_tta and config.shift_tta
@@ -61,14 +61,14 @@ def test_fast_preset_uses_the_airbench_style_network_in_bfloat16_where_it_is_nat
 @pytest.mark.parametrize("precision, widths, batch_size", [("float32", [32, 64, 128], 256), ("mixed_bfloat16", [64, 128, 256], 512)])
 def test_fast_preset_widths_follow_the_precision_the_hardware_trains_in(monkeypatch, precision, widths, batch_size):
     monkeypatch.setattr(presets, "resolve_precision", lambda name: precision)
-    config = presets.preset_config("fast")
+    config = presets.build_config("fast")
     assert (config.precision, config.arch_options, config.batch_size) == (precision, {"widths": widths}, batch_size)
-    assert presets.preset_config("fast", arch_options={}).arch_options == {}  # an override still wins
+    assert presets.build_config("fast", arch_options={"widths": [16, 32, 64]}).arch_options == {"widths": [16, 32, 64]}  # a choice still wins
 
 
 def test_a_precision_override_brings_the_fast_widths_that_suit_it():
-    assert preset_config("fast", precision="float32").arch_options == {"widths": [32, 64, 128]}
-    assert preset_config("fast", precision="mixed_bfloat16").arch_options == {"widths": [64, 128, 256]}
+    assert build_config("fast", precision="float32").arch_options == {"widths": [32, 64, 128]}
+    assert build_config("fast", precision="mixed_bfloat16").arch_options == {"widths": [64, 128, 256]}
 
 
 def test_on_a_gpu_the_fast_preset_trains_airbench_widths_at_batch_1024(monkeypatch):
@@ -76,11 +76,11 @@ def test_on_a_gpu_the_fast_preset_trains_airbench_widths_at_batch_1024(monkeypat
 
     monkeypatch.setattr(devices, "gpus", lambda: (devices.Gpu("NVIDIA H100", (9, 0)),))
     monkeypatch.setattr(presets, "resolve_precision", lambda name: "mixed_bfloat16" if name == "auto" else name)
-    config = preset_config("fast")
+    config = build_config("fast")
     assert (config.arch_options, config.batch_size, config.learning_rate) == ({"widths": [64, 256, 256], "activation": "gelu"}, 1024, 1.0)
     assert config.lookahead and config.alternate_flips and config.precision == "mixed_bfloat16"
-    assert preset_config("fast", batch_size=512).batch_size == 512  # overrides still win
-    assert preset_config("seed").batch_size == 128  # the seed preset has no GPU form
+    assert build_config("fast", batch_size=512).batch_size == 512  # overrides still win
+    assert build_config("seed").batch_size == 128  # the seed preset has no GPU form
 
 
 def test_without_a_gpu_the_fast_preset_keeps_its_cpu_form(monkeypatch):
@@ -88,5 +88,5 @@ def test_without_a_gpu_the_fast_preset_keeps_its_cpu_form(monkeypatch):
 
     monkeypatch.setattr(devices, "gpus", lambda: ())
     monkeypatch.setattr(presets, "resolve_precision", lambda name: "mixed_bfloat16" if name == "auto" else name)
-    config = preset_config("fast")
+    config = build_config("fast")
     assert (config.arch_options, config.batch_size, config.lookahead) == ({"widths": [64, 128, 256]}, 512, False)

@@ -164,6 +164,11 @@ def test_holdout_validation_and_subset(dataset, tmp_path):
         ({"minutes": float("nan")}, "minutes"),
         ({"minutes": "ten"}, "minutes"),
         ({"minutes": 1e9}, "at most"),
+        ({"epochs": 1001}, "Epochs must be a whole number from 1 to 1000"),
+        ({"learning_rate": 20.0}, "Learning rate must be a number from 1e-05 to 10"),
+        ({"batch_size": 10_000}, "Batch size must be a whole number from 1 to 8192"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 2**31}, "seed"),
     ],
 )
 def test_bad_settings_are_refused_before_a_run_exists(dataset, tmp_path, changes, words):
@@ -271,3 +276,13 @@ def test_other_failures_name_the_error():
     from cifar_cnn.training import _failure_message
 
     assert _failure_message(ValueError("bad shape")) == "Training failed: ValueError: bad shape"
+
+
+def test_settings_cannot_change_once_made():
+    import dataclasses
+
+    config = TrainConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.epochs = 3
+    with pytest.raises(ConfigError, match="Epochs"):
+        dataclasses.replace(config, epochs=0)  # a changed copy is checked too

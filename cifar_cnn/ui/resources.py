@@ -26,12 +26,6 @@ def _loaded_datasets() -> tuple[dict[str, Dataset], threading.Lock]:
     return {}, threading.Lock()
 
 
-def cached_dataset(source: str | None) -> Dataset | None:
-    """The dataset for `source` if this process already loaded it."""
-    datasets, _ = _loaded_datasets()
-    return datasets.get(source or "")
-
-
 def load_dataset_with_progress(source: str | None) -> Dataset:
     """Load (once per process) with a progress bar; raises DataError with the library's message.
 
