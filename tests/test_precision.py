@@ -26,15 +26,17 @@ def test_explicit_precisions_are_kept(name):
     assert resolve_precision(name) == name
 
 
-def test_auto_precision_trains_in_the_precision_this_machine_suits_and_records_it(tmp_path):
+@pytest.mark.parametrize("native, chosen, compute_dtype", [(True, "mixed_bfloat16", "bfloat16"), (False, "float32", "float32")])
+def test_auto_precision_trains_in_the_precision_the_hardware_suits_and_records_it(tmp_path, monkeypatch, native, chosen, compute_dtype):
+    from cifar_cnn import precision
+
+    monkeypatch.setattr(precision, "hardware_has_native_bfloat16", lambda: native)
     dataset = make_dataset(n_train=64, n_test=16)
     result = train(TrainConfig(arch="tiny_cnn", epochs=1, precision="auto"), dataset, runs_dir=tmp_path)
     assert result.state == "completed", result.message
     run = runs.load_run(result.run_dir)
-    chosen = resolve_precision("auto")
-    assert chosen in ("float32", "mixed_bfloat16") and run.config["precision"] == chosen
-    compute_dtype = runs.load_model(run).get_layer("conv1").compute_dtype
-    assert compute_dtype == ("bfloat16" if chosen == "mixed_bfloat16" else "float32")
+    assert run.config["precision"] == chosen
+    assert runs.load_model(run).get_layer("conv1").compute_dtype == compute_dtype
     assert keras.config.dtype_policy().name == "float32"
 
 
