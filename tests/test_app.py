@@ -223,7 +223,7 @@ def test_the_fast_recipe_shows_what_it_sets_on_this_machine(artifacts, monkeypat
     app = open_page("pages/2_train.py")
     app.selectbox(key="recipe").set_value("fast").run()
     caption = next(caption.value for caption in app.caption if caption.value.startswith("The preset sets"))
-    assert "precision float32" in caption and "arch options {'widths': [32, 64, 128]}" in caption and "batch size 256" in caption
+    assert "precision float32" in caption and "arch options {'widths': [32, 64, 128], 'activation': 'relu'" in caption and "batch size 256" in caption
     assert "shift lr scale 64.0" in caption and "crop padding 2" in caption
 
 

@@ -62,13 +62,14 @@ def test_fast_preset_uses_the_airbench_style_network_in_bfloat16_where_it_is_nat
 def test_fast_preset_widths_follow_the_precision_the_hardware_trains_in(monkeypatch, precision, widths, batch_size):
     monkeypatch.setattr(presets, "resolve_precision", lambda name: precision)
     config = presets.build_config("fast")
-    assert (config.precision, config.arch_options, config.batch_size) == (precision, {"widths": widths}, batch_size)
-    assert presets.build_config("fast", arch_options={"widths": [16, 32, 64]}).arch_options == {"widths": [16, 32, 64]}  # a choice still wins
+    assert (config.precision, config.arch_options["widths"], config.batch_size) == (precision, widths, batch_size)
+    assert config.arch_options["activation"] == "relu" and config.arch_options["batchnorm_epsilon"] == 1e-5  # the rest stays
+    assert presets.build_config("fast", arch_options={"widths": [16, 32, 64]}).arch_options["widths"] == [16, 32, 64]  # a choice still wins
 
 
 def test_a_precision_override_brings_the_fast_widths_that_suit_it():
-    assert build_config("fast", precision="float32").arch_options == {"widths": [32, 64, 128]}
-    assert build_config("fast", precision="mixed_bfloat16").arch_options == {"widths": [64, 128, 256]}
+    assert build_config("fast", precision="float32").arch_options["widths"] == [32, 64, 128]
+    assert build_config("fast", precision="mixed_bfloat16").arch_options["widths"] == [64, 128, 256]
 
 
 def test_on_a_gpu_the_fast_preset_trains_airbench_widths_at_batch_1024(monkeypatch):
@@ -77,7 +78,9 @@ def test_on_a_gpu_the_fast_preset_trains_airbench_widths_at_batch_1024(monkeypat
     monkeypatch.setattr(devices, "gpus", lambda: (devices.Gpu("NVIDIA H100", (9, 0)),))
     monkeypatch.setattr(presets, "resolve_precision", lambda name: "mixed_bfloat16" if name == "auto" else name)
     config = build_config("fast")
-    assert (config.arch_options, config.batch_size, config.learning_rate) == ({"widths": [64, 256, 256], "activation": "gelu"}, 1024, 1.0)
+    options = config.arch_options
+    assert (options["widths"], options["activation"], config.batch_size, config.learning_rate) == ([64, 256, 256], "gelu", 1024, 1.0)
+    assert options["logit_scale"] == pytest.approx(1 / 9)  # the options the GPU form does not change stay
     assert config.lookahead and config.alternate_flips and config.precision == "mixed_bfloat16"
     assert build_config("fast", batch_size=512).batch_size == 512  # overrides still win
     assert build_config("seed").batch_size == 128  # the seed preset has no GPU form
@@ -89,4 +92,4 @@ def test_without_a_gpu_the_fast_preset_keeps_its_cpu_form(monkeypatch):
     monkeypatch.setattr(devices, "gpus", lambda: ())
     monkeypatch.setattr(presets, "resolve_precision", lambda name: "mixed_bfloat16" if name == "auto" else name)
     config = build_config("fast")
-    assert (config.arch_options, config.batch_size, config.lookahead) == ({"widths": [64, 128, 256]}, 512, False)
+    assert (config.arch_options["widths"], config.arch_options["activation"], config.batch_size, config.lookahead) == ([64, 128, 256], "relu", 512, False)
