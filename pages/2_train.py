@@ -11,68 +11,86 @@ from cifar_cnn.ui.resources import job_runner
 from cifar_cnn.ui.sidebar import setup_page, select_run
 
 QUICK_DEMO = {"subset": 2000, "epochs": 3}
+ARCHITECTURE_HELP = ("seed_cnn: the seed notebook's 4-conv, 3-dense network. fast_cnn: airbench-style, the most accuracy per "
+                     "minute (use it with SGD and a high learning rate, or the fast preset). tiny_cnn: fast, small, less accurate.")
 
-context = setup_page("Train")
-st.title("Train")
-dataset = context.dataset
-runner = job_runner()
 
-if dataset is None:
-    st.warning("No dataset loaded: choose a data source in the sidebar to train.")
-else:
+def quick_demo(dataset) -> bool:
     quick_subset = min(QUICK_DEMO["subset"], len(dataset.x_train))
-    quick = st.toggle(
-        "Quick demo",
-        value=True,
-        key="quick_demo",
+    return st.toggle(
+        "Quick demo", value=True, key="quick_demo",
         help=f"Train on {quick_subset:,} random images for {QUICK_DEMO['epochs']} epochs, so the curves move "
         "within a minute on a laptop. Turn it off to choose every setting.",
     )
-    recipe = st.selectbox(
+
+
+def recipe() -> str:
+    """CUSTOM, or the name of the preset whose settings replace the model and optimizer choices below."""
+    chosen = st.selectbox(
         "Recipe", [CUSTOM, *sorted(PRESETS)], key="recipe",
         format_func=lambda name: "my settings below" if name == CUSTOM else f"{name} preset",
         help="A preset is a tuned recipe: it sets the architecture, batch size, optimizer, learning-rate schedule, "
         "label smoothing and augmentation. Epochs, subset, seed and validation still come from below.",
     )
-    preset = recipe != CUSTOM
-    if preset:
+    if chosen != CUSTOM:
         st.caption("The preset sets, on this machine: "
-                   + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in preset_settings(recipe).items()) + ".")
-    left, middle, right = st.columns(3)
-    arch = left.selectbox("Architecture", sorted(ARCHITECTURES), index=sorted(ARCHITECTURES).index("seed_cnn"), key="arch", disabled=preset,
-                          help="seed_cnn: the seed notebook's 4-conv, 3-dense network. fast_cnn: airbench-style, the most accuracy per minute "
-                          "(use it with SGD and a high learning rate, or the fast preset). tiny_cnn: fast, small, less accurate.")
-    minutes = 0 if quick else middle.number_input(
+                   + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in preset_settings(chosen).items()) + ".")
+    return chosen
+
+
+def length(column, quick: bool) -> dict:
+    """How long to train: epochs, or a time budget that decides them."""
+    minutes = 0 if quick else column.number_input(
         "Time budget in minutes (0 = none)", 0.0, float(MAX_MINUTES), 0.0, step=1.0, key="minutes",
         help="Train until this much time is up (validation does not count), however many epochs that makes. The "
         "learning-rate schedule then ends when the time does. How much accuracy can 5 minutes buy?")
     if quick:
         epochs = QUICK_DEMO["epochs"]
-        middle.number_input("Epochs", 1, MAX_EPOCHS, epochs, disabled=True, help="Set by the quick demo.")
+        column.number_input("Epochs", 1, MAX_EPOCHS, epochs, disabled=True, help="Set by the quick demo.")
     elif minutes:
         epochs = None
-        middle.number_input("Epochs", 1, MAX_EPOCHS, 10, disabled=True, help="The time budget decides how many epochs there are.")
+        column.number_input("Epochs", 1, MAX_EPOCHS, 10, disabled=True, help="The time budget decides how many epochs there are.")
     else:
-        epochs = middle.number_input("Epochs", 1, MAX_EPOCHS, 10, key="epochs", help="Passes over all training images.")
-    batch_size = right.select_slider("Batch size", [16, 32, 64, 128, 256, 512, 1024], value=64, key="batch_size", disabled=preset,
-                                     help="Images per weight update.")
-    left, middle, right = st.columns(3)
-    optimizer = left.selectbox("Optimizer", OPTIMIZERS, key="optimizer", disabled=preset, help="adam adapts the step size per weight; sgd uses Nesterov momentum.")
-    learning_rate = middle.number_input("Learning rate", min_value=LEARNING_RATE_RANGE[0], max_value=LEARNING_RATE_RANGE[1], value=1e-3, step=1e-4,
-                                        format="%.5f", key="learning_rate", disabled=preset,
-                                        help="Step size. Too high and the loss jumps or becomes NaN; too low and it barely moves.")
-    seed = right.number_input("Random seed", 0, MAX_SEED, 0, key="seed", help="The same seed gives the same run.")
-    left, middle, right = st.columns(3)
+        epochs = column.number_input("Epochs", 1, MAX_EPOCHS, 10, key="epochs", help="Passes over all training images.")
+    return dict(epochs=epochs and int(epochs), minutes=float(minutes) or None)
+
+
+def model_and_optimizer(columns, preset: bool) -> dict:
+    """Architecture, batch, optimizer, learning rate and augmentation: a preset's own (shown disabled) or the user's."""
+    arch_column, batch_column, optimizer_column, rate_column, augment_column = columns
+    chosen = dict(
+        arch=arch_column.selectbox("Architecture", sorted(ARCHITECTURES), index=sorted(ARCHITECTURES).index("seed_cnn"), key="arch",
+                                   disabled=preset, help=ARCHITECTURE_HELP),
+        batch_size=int(batch_column.select_slider("Batch size", [16, 32, 64, 128, 256, 512, 1024], value=64, key="batch_size",
+                                                  disabled=preset, help="Images per weight update.")),
+        optimizer=optimizer_column.selectbox("Optimizer", OPTIMIZERS, key="optimizer", disabled=preset,
+                                             help="adam adapts the step size per weight; sgd uses Nesterov momentum."),
+        learning_rate=float(rate_column.number_input(
+            "Learning rate", min_value=LEARNING_RATE_RANGE[0], max_value=LEARNING_RATE_RANGE[1], value=1e-3, step=1e-4, format="%.5f",
+            key="learning_rate", disabled=preset, help="Step size. Too high and the loss jumps or becomes NaN; too low and it barely moves.")),
+        augment=augment_column.checkbox("Augment", value=True, key="augment", disabled=preset,
+                                        help="Random crop (shifting each image by up to 4 pixels) and horizontal flip, per image."),
+    )
+    return {} if preset else chosen
+
+
+def data(columns, dataset, quick: bool) -> dict:
+    """Which images: the seed, the train subset and what to validate on."""
+    seed_column, subset_column, validation_column = columns
+    seed = seed_column.number_input("Random seed", 0, MAX_SEED, 0, key="seed", help="The same seed gives the same run.")
     if quick:
-        subset = quick_subset
-        left.number_input("Train subset (0 = all images)", 0, len(dataset.x_train), subset, disabled=True, help="Set by the quick demo.")
+        subset = min(QUICK_DEMO["subset"], len(dataset.x_train))
+        subset_column.number_input("Train subset (0 = all images)", 0, len(dataset.x_train), subset, disabled=True, help="Set by the quick demo.")
     else:
-        subset = left.number_input("Train subset (0 = all images)", 0, len(dataset.x_train), 0, key="subset",
-                                   help="Train on this many random training images.")
-    validation = middle.radio("Validate on", ["test", "holdout"], horizontal=True, key="validation",
-                              format_func={"test": "test set", "holdout": "10% of train"}.get,
-                              help="The seed notebook validates on the test set; a holdout keeps the test set unseen.")
-    augment = right.checkbox("Augment", value=True, key="augment", disabled=preset, help="Random crop (shifting each image by up to 4 pixels) and horizontal flip, per image.")
+        subset = subset_column.number_input("Train subset (0 = all images)", 0, len(dataset.x_train), 0, key="subset",
+                                            help="Train on this many random training images.")
+    validation = validation_column.radio("Validate on", ["test", "holdout"], horizontal=True, key="validation",
+                                         format_func={"test": "test set", "holdout": "10% of train"}.get,
+                                         help="The seed notebook validates on the test set; a holdout keeps the test set unseen.")
+    return dict(seed=int(seed), subset=int(subset) or None, validation=validation)
+
+
+def devices_and_precision(preset: bool) -> dict:
     with st.expander("Devices and precision"):
         strategy = st.radio("Train on", STRATEGIES, key="strategy", horizontal=True,
                             format_func={"default": "one device", "mirrored": "all local GPUs (MirroredStrategy)"}.get,
@@ -83,19 +101,38 @@ else:
                              help="bfloat16 halves the bits of every multiplication: faster on CPUs with AVX-512 BF16 "
                              "and on recent GPUs, with weights kept in float32, but several times slower on hardware that "
                              "only emulates it. Automatic picks bfloat16 only where the hardware computes it natively.")
+    return dict(strategy=strategy) if preset else dict(strategy=strategy, precision=precision)
 
+
+def train_button(runner, dataset, chosen_recipe: str, choices: dict) -> None:
     if st.button("Train", type="primary", icon=":material/play_arrow:"):
-        chosen = dict(epochs=epochs and int(epochs), minutes=float(minutes) or None, validation=validation,
-                      subset=int(subset) or None, seed=int(seed), strategy=strategy)
-        if not preset:
-            chosen |= dict(arch=arch, batch_size=int(batch_size), optimizer=optimizer, learning_rate=float(learning_rate),
-                           augment=augment, precision=precision)
         try:
-            runner.start(build_config(recipe, **chosen), dataset)
+            runner.start(build_config(chosen_recipe, **choices), dataset)
         except JobBusyError:
             st.warning("A training job is already running (shown below). Stop it or wait for it to finish, then train again.")
         except ConfigError as error:
             st.error(f"Cannot train with these settings: {error}")
+
+
+context = setup_page("Train")
+st.title("Train")
+dataset = context.dataset
+runner = job_runner()
+
+if dataset is None:
+    st.warning("No dataset loaded: choose a data source in the sidebar to train.")
+else:
+    quick = quick_demo(dataset)
+    chosen_recipe = recipe()
+    preset = chosen_recipe != CUSTOM
+    first_row, second_row, third_row = st.columns(3), st.columns(3), st.columns(3)
+    choices = {
+        **length(first_row[1], quick),
+        **model_and_optimizer((first_row[0], first_row[2], second_row[0], second_row[1], third_row[2]), preset),
+        **data((second_row[2], third_row[0], third_row[1]), dataset, quick),
+    }
+    choices |= devices_and_precision(preset)
+    train_button(runner, dataset, chosen_recipe, choices)
 
 job = runner.job
 if job is None:
