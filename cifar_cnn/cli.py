@@ -16,6 +16,7 @@ from cifar_cnn.paths import default_artifacts_dir
 
 USAGE_ERROR = 2
 TRAINING_FAILED = 1
+INTERRUPTED = 130  # what shells report for a program ended by Ctrl-C
 
 
 class UsageError(Exception):
@@ -122,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
+    except KeyboardInterrupt:
+        print("\nerror: Interrupted.", file=sys.stderr)
+        return INTERRUPTED
 
 
 def _library_errors():
@@ -164,6 +168,10 @@ def _train(args) -> int:
     previous_handler = _stop_on_first_ctrl_c(live)
     try:
         result = train(config, dataset, runs_dir=artifacts / "runs", live=live, verbose=1)
+    except KeyboardInterrupt:  # the second Ctrl-C: `train` has marked the run failed
+        where = f" (run folder: {live.run_dir})" if live.run_dir else ""
+        print(f"\nerror: Training was interrupted; the run is marked failed{where}.", file=sys.stderr)
+        return INTERRUPTED
     finally:
         signal.signal(signal.SIGINT, previous_handler)
     if result.state == "failed":

@@ -174,3 +174,49 @@ def test_lookahead_and_alternating_flips_on_the_command_line(image_folder, tmp_p
     assert code == 0, capsys.readouterr().err
     config = json.loads(next((tmp_path / "runs").iterdir()).joinpath("config.json").read_text())
     assert (config["lookahead"], config["alternate_flips"]) == (True, True)
+
+
+def start_long_training(image_folder, artifacts) -> subprocess.Popen:
+    """`python -m cifar_cnn train` for 1,000 epochs, returned once its first epoch has begun."""
+    command = [sys.executable, "-u", "-m", "cifar_cnn", "train", "--data", str(image_folder), "--artifacts", str(artifacts),
+               "--arch", "tiny_cnn", "--epochs", "1000", "--batch-size", "4"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT_ROOT)
+    for line in process.stdout:  # Keras announces each epoch as it begins
+        if line.startswith("Epoch 1/1000"):
+            return process
+    raise AssertionError(f"training never started (exit code {process.wait()})")
+
+
+def the_run(artifacts):
+    from cifar_cnn import runs
+
+    (run_dir,) = (artifacts / "runs").iterdir()
+    return runs.load_run(run_dir)
+
+
+def test_ctrl_c_once_stops_after_the_batch_and_keeps_the_run(image_folder, tmp_path):
+    import signal
+
+    process = start_long_training(image_folder, tmp_path)
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=300)[0]
+    assert process.returncode == 0, output
+    assert "Stopping after this batch" in output and "Traceback" not in output
+    run = the_run(tmp_path)
+    assert run.state == "stopped" and run.metrics["test_accuracy"] >= 0
+    assert (run.path / "model.keras").exists() and 1 <= len(run.history) < 1000
+
+
+def test_ctrl_c_twice_aborts_and_marks_the_run_interrupted(image_folder, tmp_path):
+    import signal
+
+    process = start_long_training(image_folder, tmp_path)
+    process.send_signal(signal.SIGINT)
+    # A second SIGINT sent before the first is handled would merge with it: wait for the first one's answer.
+    assert any("Stopping after this batch" in line for line in process.stdout)
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=300)[0]
+    assert process.returncode == 130, output
+    assert "Traceback" not in output and "error: Training was interrupted; the run is marked failed" in output, output
+    run = the_run(tmp_path)
+    assert run.state == "failed" and run.status["message"] == "Training was interrupted."
