@@ -272,3 +272,13 @@ def test_the_quick_demo_is_the_train_pages_default(artifacts):
     assert job.state == "completed", job.message
     # the demo's 2,000 images, cut to the 72 this dataset has (24 per class), for 3 epochs; the rest the page's defaults
     assert (job.config.subset, job.config.epochs, job.config.minutes, job.config.arch) == (72, 3, None, "seed_cnn")
+
+
+def test_a_run_link_selects_that_run_once(artifacts):
+    first, second = two_runs(artifacts)  # the newest run is selected by default
+    app = AppTest.from_file(APP, default_timeout=90)
+    app.query_params["run"] = first
+    app.run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="run_id").value == first
+    assert "run" not in app.query_params  # honoured once: choosing another run later is not undone by the link

@@ -55,3 +55,13 @@ def test_only_one_job_at_a_time_and_stop_keeps_the_run(dataset, tmp_path, monkey
 def test_bad_settings_fail_at_start_not_in_the_thread(dataset, tmp_path):
     with pytest.raises(ConfigError):
         JobRunner(tmp_path).start(TrainConfig(epochs=0), dataset)
+
+
+def test_a_training_that_cannot_start_says_why(dataset, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the runs folder should go")
+    runner = JobRunner(blocker / "runs")
+    job = runner.start(TrainConfig(arch="tiny_cnn", epochs=1), dataset)
+    assert job.wait(timeout=60)
+    assert job.state == "failed" and job.run_dir is None
+    assert job.message.startswith("Training could not start: ") and "not-a-folder" in job.message
