@@ -38,9 +38,19 @@ def describe_tta(flip_tta: bool = False, shift_tta: bool = False) -> str:
     return f"{' and '.join(kinds)} test-time augmentation" if kinds else ""
 
 
+# Up to this many images go through the model in one call: `model.predict` sets up a whole prediction loop,
+# which costs more than the prediction itself for the one image the Predict page shows.
+FEW_IMAGES = 32
+
+
 def predict(model: keras.Model, images: np.ndarray, batch_size: int = 256,
             flip_tta: bool = False, shift_tta: bool = False) -> np.ndarray:
     """Class probabilities (N x classes) for uint8 images (N x 32 x 32 x 3), averaged over the TTA views asked for."""
     views = tta_views(images, flip_tta, shift_tta)
-    total = sum(model.predict(pipeline.evaluation_dataset(view, batch_size=batch_size), verbose=0) for view in views)
-    return total / len(views)
+    return sum(_probabilities(model, view, batch_size) for view in views) / len(views)
+
+
+def _probabilities(model: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarray:
+    if len(images) <= FEW_IMAGES:
+        return keras.ops.convert_to_numpy(model(images, training=False)).astype(np.float32)
+    return model.predict(pipeline.evaluation_dataset(images, batch_size=batch_size), verbose=0)

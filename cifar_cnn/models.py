@@ -191,8 +191,3 @@ def last_conv_layer_name(model: keras.Model) -> str:
     if not convs:
         raise ValueError(f"Model {model.name!r} has no Conv2D layer.")
     return convs[-1]
-
-
-def predict_probabilities(model: keras.Model, images) -> np.ndarray:
-    """Class probabilities for a few uint8 images (faster than `model.predict` for a handful)."""
-    return keras.ops.convert_to_numpy(model(images, training=False))

@@ -2,7 +2,7 @@ import numpy as np
 import streamlit as st
 
 from cifar_cnn import runs
-from cifar_cnn.models import predict_probabilities
+from cifar_cnn.inference import predict
 from cifar_cnn.uploads import ACCEPTED_SUFFIXES, ImageInputError, prepare_image
 from cifar_cnn.ui import cached
 from cifar_cnn.ui.explain import show_explanation
@@ -45,7 +45,7 @@ else:
     st.caption(f"Test image #{index}, true class: {class_names[true_class]}")
 
 if image is not None:
-    probabilities = predict_probabilities(model, image[np.newaxis])[0]
+    probabilities = predict(model, image[np.newaxis])[0]
     best = int(np.argmax(probabilities))
     st.subheader(f"Prediction: {class_names[best]} ({probabilities[best]:.1%})")
     show_explanation(run, image, probabilities, class_names, true_class)

@@ -50,3 +50,14 @@ def test_describe_tta():
     assert describe_tta() == ""
     assert describe_tta(flip_tta=True) == "flip test-time augmentation"
     assert describe_tta(flip_tta=True, shift_tta=True) == "flip and 1-pixel shift test-time augmentation"
+
+
+def test_a_few_images_and_many_get_the_same_probabilities():
+    from cifar_cnn.inference import FEW_IMAGES
+    from cifar_cnn.models import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model("tiny_cnn", 3)
+    images = np.random.default_rng(0).integers(0, 256, (FEW_IMAGES + 8, 32, 32, 3), dtype=np.uint8)
+    one_by_one = np.concatenate([predict(model, images[i : i + 1]) for i in range(4)])  # the direct call
+    np.testing.assert_allclose(one_by_one, predict(model, images)[:4], atol=1e-5)  # model.predict over all of them
