@@ -227,9 +227,10 @@ def _evaluate(args) -> int:
         probabilities, labels = runs.load_predictions(run)
     except _library_errors() as error:
         raise UsageError(str(error)) from None
-    names = run.config.get("class_names") or [str(index) for index in range(probabilities.shape[1])]
-    if len(names) != probabilities.shape[1]:
-        raise UsageError(f"Run {run.run_id} names {len(names)} classes but its predictions have {probabilities.shape[1]}.")
+    try:
+        names = runs.class_names(run, probabilities.shape[1])
+    except runs.RunError as error:
+        raise UsageError(str(error)) from None
 
     print(f"Run {run.run_id} ({run.state}, {run.config.get('arch')}, {run.epochs_done} epochs)")
     if run.metrics:
@@ -268,9 +269,9 @@ def _report_tta(run, labels, args) -> None:
         model = runs.load_model(run)
     except _library_errors() as error:
         raise UsageError(str(error)) from None
-    if not (len(dataset.y_test) == len(labels) and (dataset.y_test == labels).all()):
-        raise UsageError(f"{dataset.source} is not the dataset run {run.run_id} was tested on ({run.config.get('dataset')}); "
-                         "pass that one with --data.")
+    problem = runs.dataset_mismatch(run, dataset, labels)
+    if problem:
+        raise UsageError(f"{problem}; pass that one with --data.")
     plain = evaluation.accuracy(inference.predict(model, dataset.x_test), labels)
     print(f"\nTest accuracy without test-time augmentation: {plain:.2%}")
     for flip_tta, shift_tta in ((True, False), (True, True)):

@@ -319,6 +319,30 @@ def load_model(run: Run):
         raise RunError(f"{path} could not be loaded: {error}") from None
 
 
+def class_names(run: Run, count: int) -> list[str]:
+    """The names of the run's `count` classes; their numbers where its config has none (runs of old versions).
+
+    Raises RunError where it names another number of classes than its predictions or model have."""
+    names = run.config.get("class_names")
+    if not names:
+        return [str(index) for index in range(count)]
+    if len(names) != count:
+        raise RunError(f"Run {run.run_id} names {len(names)} classes but its model has {count}.")
+    return [str(name) for name in names]
+
+
+def dataset_mismatch(run: Run, dataset, labels: np.ndarray | None = None) -> str | None:
+    """Why `dataset` is not the one the run was tested on (other class names, other test labels), or None if it is.
+
+    The caller adds how to load the right one (the sidebar, or --data)."""
+    same = list(dataset.class_names) == list(run.config.get("class_names", dataset.class_names))
+    if labels is not None:
+        same = same and len(dataset.y_test) == len(labels) and np.array_equal(dataset.y_test, labels)
+    if same:
+        return None
+    return f"{dataset.source} is not the dataset run {run.run_id} was tested on ({run.config.get('dataset', 'unknown')})"
+
+
 def load_predictions(run: Run) -> tuple[np.ndarray, np.ndarray]:
     """Test-set class probabilities (N x classes) and true labels (N)."""
     path = run.path / PREDICTIONS_FILE

@@ -12,7 +12,11 @@ try:
 except runs.RunError as error:
     st.error(str(error))
     st.stop()
-class_names = run.config.get("class_names") or [str(index) for index in range(probabilities.shape[1])]
+try:
+    class_names = runs.class_names(run, probabilities.shape[1])
+except runs.RunError as error:
+    st.error(str(error))
+    st.stop()
 problem = gallery.dataset_mismatch(run, dataset, labels)
 if problem:
     st.warning(problem)

@@ -16,7 +16,11 @@ try:
 except runs.RunError as error:
     st.error(str(error))
     st.stop()
-class_names = run.config.get("class_names") or [str(index) for index in range(model.output_shape[-1])]
+try:
+    class_names = runs.class_names(run, model.output_shape[-1])
+except runs.RunError as error:
+    st.error(str(error))
+    st.stop()
 st.caption(f"Run {run.run_id} ({run.config.get('arch')}) knows these classes: {', '.join(class_names)}.")
 
 source = st.radio("Image", ["Upload an image", "A random test image"], horizontal=True, key="predict_source")
@@ -35,7 +39,7 @@ if source == "Upload an image":
             with right:
                 for note in prepared.notes:
                     st.info(note)
-elif dataset is None or list(dataset.class_names) != list(class_names):
+elif dataset is None or runs.dataset_mismatch(run, dataset):
     st.warning("Random test images need the run's dataset: choose its data source in the sidebar.")
 else:
     if st.button("Pick another", icon=":material/shuffle:") or "predict_index" not in st.session_state:

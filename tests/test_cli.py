@@ -207,16 +207,37 @@ def test_ctrl_c_once_stops_after_the_batch_and_keeps_the_run(image_folder, tmp_p
     assert (run.path / "model.keras").exists() and 1 <= len(run.history) < 1000
 
 
-def test_ctrl_c_twice_aborts_and_marks_the_run_interrupted(image_folder, tmp_path):
+def test_the_second_ctrl_c_raises_keyboard_interrupt():
     import signal
 
-    process = start_long_training(image_folder, tmp_path)
-    process.send_signal(signal.SIGINT)
-    # A second SIGINT sent before the first is handled would merge with it: wait for the first one's answer.
-    assert any("Stopping after this batch" in line for line in process.stdout)
-    process.send_signal(signal.SIGINT)
-    output = process.communicate(timeout=300)[0]
-    assert process.returncode == 130, output
-    assert "Traceback" not in output and "error: Training was interrupted; the run is marked failed" in output, output
-    run = the_run(tmp_path)
-    assert run.state == "failed" and run.status["message"] == "Training was interrupted."
+    from cifar_cnn.cli import _stop_on_first_ctrl_c
+    from cifar_cnn.live import LiveHistory
+
+    live = LiveHistory()
+    previous = _stop_on_first_ctrl_c(live)
+    try:
+        signal.raise_signal(signal.SIGINT)
+        assert live.stop_requested
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_an_interrupted_training_marks_its_run_failed_and_the_cli_says_so(image_folder, tmp_path, monkeypatch, capsys):
+    import keras
+
+    from cifar_cnn import cli, runs, training
+
+    class Interrupt(keras.callbacks.Callback):  # what the second Ctrl-C does, at a known moment
+        def on_train_batch_end(self, batch, logs=None):
+            raise KeyboardInterrupt
+
+    real_train = training.train
+    monkeypatch.setattr(training, "train", lambda *args, **kwargs: real_train(*args, **kwargs, callbacks=[Interrupt()]))
+    code = cli.main(["train", "--data", str(image_folder), "--artifacts", str(tmp_path), "--arch", "tiny_cnn", "--epochs", "3"])
+    err = capsys.readouterr().err
+    assert code == 130 and "error: Training was interrupted; the run is marked failed (run folder: " in err and "Traceback" not in err
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    run = runs.load_run(run_dir)
+    assert run.state == "failed" and run.message == "Training was interrupted."

@@ -133,3 +133,23 @@ def test_progress_says_epochs_of_the_plan_or_of_the_time_budget(tmp_path):
     by_epochs = runs.load_run(make_run(tmp_path))
     by_time = runs.load_run(make_run(tmp_path, epochs=1000, minutes=2.5))
     assert (by_epochs.progress, by_time.progress) == ("1 of 2", "1 in 2.5 min")
+
+
+def test_class_names_fall_back_to_numbers_and_refuse_a_wrong_count(tmp_path):
+    from cifar_cnn.data import Dataset
+
+    named = runs.load_run(runs.create_run({"class_names": ["cat", "dog"], "dataset": "pets"}, tmp_path))
+    unnamed = runs.load_run(runs.create_run({}, tmp_path))
+    assert runs.class_names(named, 2) == ["cat", "dog"] and runs.class_names(unnamed, 3) == ["0", "1", "2"]
+    with pytest.raises(runs.RunError, match="names 2 classes but its model has 3"):
+        runs.class_names(named, 3)
+
+    def dataset(names, labels):
+        images = np.zeros((len(labels), 32, 32, 3), np.uint8)
+        return Dataset(images, np.array(labels), images, np.array(labels), tuple(names), "somewhere")
+
+    labels = np.array([0, 1, 1])
+    assert runs.dataset_mismatch(named, dataset(["cat", "dog"], labels), labels) is None
+    assert runs.dataset_mismatch(named, dataset(["cat", "dog"], [1, 1, 0]), labels).startswith(
+        "somewhere is not the dataset run ")
+    assert "(pets)" in runs.dataset_mismatch(named, dataset(["ant", "bee"], labels))

@@ -20,15 +20,8 @@ def dataset_mismatch(run: runs.Run, dataset: Dataset | None, labels: np.ndarray)
     """Why the loaded dataset's test images cannot be shown for this run, or None if they can."""
     if dataset is None:
         return "No dataset loaded, so images cannot be shown: choose the run's data source in the sidebar."
-    same = (
-        len(dataset.y_test) == len(labels)
-        and np.array_equal(dataset.y_test, labels)
-        and list(dataset.class_names) == list(run.config.get("class_names", dataset.class_names))
-    )
-    if not same:
-        return (f"Run {run.run_id} was evaluated on another dataset ({run.config.get('dataset', 'unknown')}) than the one "
-                f"loaded ({dataset.source}); choose its data source in the sidebar to see the images.")
-    return None
+    problem = runs.dataset_mismatch(run, dataset, labels)
+    return f"{problem}: choose its data source in the sidebar to see the images." if problem else None
 
 
 def select_cell(true_class: int, predicted_class: int) -> None:
