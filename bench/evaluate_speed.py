@@ -44,7 +44,7 @@ def main() -> None:
 
     from cifar_cnn import runs
     from cifar_cnn.data import load_dataset
-    from cifar_cnn.presets import build_config
+    from cifar_cnn.training.presets import build_config
     from cifar_cnn.training import train
 
     workspace = Path(tempfile.mkdtemp(prefix="evaluate-speed-"))

@@ -47,13 +47,13 @@ import live_overhead  # noqa: E402
 import throughput  # noqa: E402
 from cifar_cnn import devices  # noqa: E402
 from cifar_cnn.array_batches import TrainingBatches  # noqa: E402
-from cifar_cnn.budget import TimeBudget  # noqa: E402
+from cifar_cnn.training.budget import TimeBudget  # noqa: E402
 from cifar_cnn.data import load_dataset  # noqa: E402
-from cifar_cnn.precision import resolve_precision  # noqa: E402
-from cifar_cnn.presets import build_config  # noqa: E402
+from cifar_cnn.training.precision import resolve_precision  # noqa: E402
+from cifar_cnn.training.presets import build_config  # noqa: E402
 from cifar_cnn.training import TrainConfig, build_for_training, make_loss, make_optimizer, train  # noqa: E402
 
-# The fast preset as it resolves on a GPU (`ON_GPU` in cifar_cnn/presets.py: airbench94's widths and batch), its CPU
+# The fast preset as it resolves on a GPU (`ON_GPU` in cifar_cnn/training/presets.py: airbench94's widths and batch), its CPU
 # form for comparison, and its GPU form with airbench94's weight decay: airbench's, applied through the momentum,
 # shrinks each weight by about 1.3% per step at the peak rate, which Keras' decoupled decay gives with 0.0133 at rate 1.0.
 FAST_VARIANTS = {

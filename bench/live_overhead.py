@@ -30,11 +30,11 @@ import cifar_cnn  # noqa: E402, F401, I001  (before TensorFlow: it sets TensorFl
 import keras  # noqa: E402
 
 from cifar_cnn import pipeline, plots  # noqa: E402
-from cifar_cnn.budget import wait_for_training_steps  # noqa: E402
+from cifar_cnn.training.budget import wait_for_training_steps  # noqa: E402
 from cifar_cnn.data import load_dataset  # noqa: E402
-from cifar_cnn.live import LiveHistory  # noqa: E402
+from cifar_cnn.training.live import LiveHistory  # noqa: E402
 from cifar_cnn.models import build_model  # noqa: E402
-from cifar_cnn.presets import build_config  # noqa: E402
+from cifar_cnn.training.presets import build_config  # noqa: E402
 from cifar_cnn.training import TrainConfig, make_optimizer, split_training_data, train  # noqa: E402
 
 
@@ -42,7 +42,7 @@ class TrainingTimer(keras.callbacks.Callback):
     """Seconds spent on training batches per epoch (validation excluded).
 
     An epoch's training ends when the device has finished its last step, not when Python launched it: on a
-    GPU the two differ (see `cifar_cnn.budget.wait_for_training_steps`)."""
+    GPU the two differ (see `cifar_cnn.training.budget.wait_for_training_steps`)."""
 
     def __init__(self):
         super().__init__()

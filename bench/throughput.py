@@ -33,8 +33,8 @@ from live_overhead import TrainingTimer, images_per_s  # noqa: E402
 
 from cifar_cnn.data import load_dataset  # noqa: E402
 from cifar_cnn.models import seed_cnn  # noqa: E402
-from cifar_cnn.precision import resolve_precision  # noqa: E402
-from cifar_cnn.presets import build_config  # noqa: E402
+from cifar_cnn.training.precision import resolve_precision  # noqa: E402
+from cifar_cnn.training.presets import build_config  # noqa: E402
 from cifar_cnn.training import train  # noqa: E402
 
 

@@ -26,11 +26,11 @@ import time
 from pathlib import Path
 
 
-from cifar_cnn.budget import TimeBudget  # noqa: E402
+from cifar_cnn.training.budget import TimeBudget  # noqa: E402
 from cifar_cnn.data import load_dataset  # noqa: E402
 from cifar_cnn.inference import describe_tta  # noqa: E402
-from cifar_cnn.precision import resolve_precision  # noqa: E402
-from cifar_cnn.presets import build_config  # noqa: E402
+from cifar_cnn.training.precision import resolve_precision  # noqa: E402
+from cifar_cnn.training.presets import build_config  # noqa: E402
 from cifar_cnn.training import train  # noqa: E402
 
 
@@ -57,7 +57,7 @@ def parse_setting(text: str) -> tuple[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", required=True, help="a preset name (see cifar_cnn/presets.py)")
+    parser.add_argument("--preset", required=True, help="a preset name (see cifar_cnn/training/presets.py)")
     parser.add_argument("--minutes", type=float, required=True, help="training time budget")
     parser.add_argument("--data", required=True, help="a local CIFAR-10 copy (see README)")
     parser.add_argument("--set", type=parse_setting, action="append", default=[], metavar="NAME=VALUE",

@@ -142,7 +142,7 @@ def _artifacts(args) -> Path:
 
 def _train(args) -> int:
     from cifar_cnn.data import load_dataset
-    from cifar_cnn.live import LiveHistory
+    from cifar_cnn.training.live import LiveHistory
     from cifar_cnn.training import ConfigError, train
 
     artifacts = _artifacts(args)
@@ -187,7 +187,7 @@ def _train(args) -> int:
 
 def _config_from(args):
     """The preset (or the defaults), with every option given on the command line on top."""
-    from cifar_cnn.presets import CUSTOM, build_config
+    from cifar_cnn.training.presets import CUSTOM, build_config
 
     return build_config(
         args.preset or CUSTOM, arch=args.arch, arch_options=dict(args.arch_options) if args.arch_options else None,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cifar_cnn.data import Dataset
-from cifar_cnn.live import LiveHistory
+from cifar_cnn.training.live import LiveHistory
 from cifar_cnn.training import TrainConfig, TrainResult, train
 
 

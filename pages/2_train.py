@@ -3,7 +3,7 @@ import streamlit as st
 from cifar_cnn import plots
 from cifar_cnn.jobs import JobBusyError
 from cifar_cnn.models import ARCHITECTURES
-from cifar_cnn.presets import CUSTOM, PRESETS, build_config, preset_settings
+from cifar_cnn.training.presets import CUSTOM, PRESETS, build_config, preset_settings
 from cifar_cnn.training import (LEARNING_RATE_RANGE, MAX_EPOCHS, MAX_MINUTES, MAX_SEED, OPTIMIZERS, PRECISIONS, STRATEGIES,
                                 ConfigError)
 from cifar_cnn.ui import format

@@ -217,7 +217,7 @@ def test_training_with_a_preset_from_the_train_page(artifacts):
 
 
 def test_the_fast_recipe_shows_what_it_sets_on_this_machine(artifacts, monkeypatch):
-    from cifar_cnn import precision
+    from cifar_cnn.training import precision
 
     monkeypatch.setattr(precision, "hardware_has_native_bfloat16", lambda: False)
     app = open_page("pages/2_train.py")
@@ -238,7 +238,7 @@ def test_a_time_budget_from_the_train_page(artifacts):
 
 
 def test_a_time_budget_from_the_train_page_is_not_capped_by_the_default_epochs(artifacts):
-    from cifar_cnn.presets import build_config
+    from cifar_cnn.training.presets import build_config
     from cifar_cnn.training import UNCAPPED_EPOCHS
 
     app = open_page("pages/2_train.py")

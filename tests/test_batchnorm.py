@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from cifar_cnn.batchnorm import recalibrate_batchnorm
+from cifar_cnn.training.batchnorm import recalibrate_batchnorm
 from cifar_cnn.models import build_model
 
 

@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from cifar_cnn.budget import TimeBudget
-from cifar_cnn.live import LiveHistory
+from cifar_cnn.training.budget import TimeBudget
+from cifar_cnn.training.live import LiveHistory
 from cifar_cnn.training import TrainConfig, train
 from synthetic_arrays import make_dataset
 

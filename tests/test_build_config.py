@@ -4,9 +4,10 @@ import dataclasses
 
 import pytest
 
-from cifar_cnn import devices, presets
+from cifar_cnn import devices
+from cifar_cnn.training import presets
 from cifar_cnn.cli import _config_from, build_parser
-from cifar_cnn.presets import build_config
+from cifar_cnn.training.presets import build_config
 from cifar_cnn.training import UNCAPPED_EPOCHS, ConfigError, TrainConfig
 
 

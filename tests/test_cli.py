@@ -211,7 +211,7 @@ def test_the_second_ctrl_c_raises_keyboard_interrupt():
     import signal
 
     from cifar_cnn.cli import _stop_on_first_ctrl_c
-    from cifar_cnn.live import LiveHistory
+    from cifar_cnn.training.live import LiveHistory
 
     live = LiveHistory()
     previous = _stop_on_first_ctrl_c(live)

@@ -5,8 +5,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CORE = ["data", "models", "pipeline", "training", "live", "jobs", "runs", "evaluation", "plots", "gradcam",
-        "inference", "uploads", "images", "presets", "cli", "array_batches", "devices", "schedules", "budget"]
+CORE = ["data", "models", "pipeline", "training", "jobs", "runs", "evaluation", "plots", "gradcam", "inference", "uploads",
+        "images", "cli", "array_batches", "devices", *(f"training.{part}" for part in
+        ("config", "loop", "presets", "live", "budget", "lookahead", "batchnorm", "optimizers", "schedules", "precision"))]
 
 
 def test_core_modules_import_no_streamlit():

@@ -3,7 +3,7 @@
 import keras
 import pytest
 
-from cifar_cnn.live import LiveHistory, LiveMetrics
+from cifar_cnn.training.live import LiveHistory, LiveMetrics
 
 
 class FakeClock:

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from cifar_cnn.lookahead import MAX_DECAY, Lookahead
+from cifar_cnn.training.lookahead import MAX_DECAY, Lookahead
 
 
 def small_model() -> keras.Model:

@@ -2,7 +2,7 @@ import keras
 import pytest
 
 from cifar_cnn import runs
-from cifar_cnn.precision import cpu_has_native_bfloat16, resolve_precision
+from cifar_cnn.training.precision import cpu_has_native_bfloat16, resolve_precision
 from cifar_cnn.training import TrainConfig, train
 from synthetic_arrays import make_dataset
 
@@ -28,7 +28,7 @@ def test_explicit_precisions_are_kept(name):
 
 @pytest.mark.parametrize("native, chosen, compute_dtype", [(True, "mixed_bfloat16", "bfloat16"), (False, "float32", "float32")])
 def test_auto_precision_trains_in_the_precision_the_hardware_suits_and_records_it(tmp_path, monkeypatch, native, chosen, compute_dtype):
-    from cifar_cnn import precision
+    from cifar_cnn.training import precision
 
     monkeypatch.setattr(precision, "hardware_has_native_bfloat16", lambda: native)
     dataset = make_dataset(n_train=64, n_test=16)
@@ -43,7 +43,8 @@ def test_auto_precision_trains_in_the_precision_the_hardware_suits_and_records_i
 @pytest.mark.parametrize("capabilities, chosen", [([(9, 0)], "mixed_bfloat16"), ([(8, 0), (8, 6)], "mixed_bfloat16"),
                                                   ([(7, 5)], "float32"), ([(9, 0), (7, 0)], "float32")])
 def test_auto_precision_follows_the_gpus_where_there_are_gpus(monkeypatch, capabilities, chosen):
-    from cifar_cnn import devices, precision
+    from cifar_cnn import devices
+    from cifar_cnn.training import precision
 
     monkeypatch.setattr(devices, "gpus", lambda: tuple(devices.Gpu(f"gpu{i}", c) for i, c in enumerate(capabilities)))
     monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: chosen == "float32")  # the CPU would say the opposite

@@ -2,9 +2,10 @@ import keras
 import numpy as np
 import pytest
 
-from cifar_cnn import presets, runs
-from cifar_cnn.precision import resolve_precision
-from cifar_cnn.presets import PRESETS, build_config
+from cifar_cnn import runs
+from cifar_cnn.training import presets
+from cifar_cnn.training.precision import resolve_precision
+from cifar_cnn.training.presets import PRESETS, build_config
 from cifar_cnn.training import ConfigError, TrainConfig, learning_rate_schedule, train
 from synthetic_arrays import make_dataset
 

@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from cifar_cnn.budget import SCHEDULE_RESOLUTION, schedule_over_budget
-from cifar_cnn.schedules import OneCycle, tabulate
+from cifar_cnn.training.budget import SCHEDULE_RESOLUTION, schedule_over_budget
+from cifar_cnn.training.schedules import OneCycle, tabulate
 
 
 def test_one_cycle_is_keras_cosine_decay_with_warmup():

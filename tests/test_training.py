@@ -9,7 +9,7 @@ import pytest
 
 from cifar_cnn import runs
 from cifar_cnn.inference import predict
-from cifar_cnn.live import LiveHistory
+from cifar_cnn.training.live import LiveHistory
 from cifar_cnn.training import ConfigError, TrainConfig, train
 from synthetic_arrays import make_dataset
 
@@ -267,13 +267,13 @@ def test_lookahead_and_alternating_flips_each_change_what_training_learns(datase
                                    type("ResourceExhaustedError", (Exception,), {})("OOM when allocating tensor"),
                                    type("OutOfMemoryError", (RuntimeError,), {})("CUDA out of memory")])
 def test_running_out_of_memory_on_any_backend_says_how_to_fix_it(error):
-    from cifar_cnn.training import _failure_message
+    from cifar_cnn.training.loop import _failure_message
 
     assert _failure_message(error) == "Training ran out of memory. Try a smaller batch size or a smaller train subset."
 
 
 def test_other_failures_name_the_error():
-    from cifar_cnn.training import _failure_message
+    from cifar_cnn.training.loop import _failure_message
 
     assert _failure_message(ValueError("bad shape")) == "Training failed: ValueError: bad shape"
 

@@ -125,7 +125,7 @@ class LiveMetrics(keras.callbacks.Callback):
 
     def __init__(self, live: LiveHistory, epochs: int, train_images: int, batch_size: int, budget=None,
                  read_interval_s: float = 0.0, clock=time.monotonic):
-        """`budget`: the run's `cifar_cnn.budget.TimeBudget`, if it trains for a time.
+        """`budget`: the run's `cifar_cnn.training.budget.TimeBudget`, if it trains for a time.
 
         `read_interval_s`: read the metrics at most this often. Reading a loss waits for the batch that made it,
         which on a GPU leaves it idle while the next batch is launched; the batches in between are then shown as

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import keras
 
-from cifar_cnn.schedules import tabulate
+from cifar_cnn.training.schedules import tabulate
 
 # The one-cycle schedule is a Keras schedule over steps; a time budget evaluates it at this many steps per budget.
 SCHEDULE_RESOLUTION = 10_000

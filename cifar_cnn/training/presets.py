@@ -24,7 +24,7 @@ import copy
 import dataclasses
 
 from cifar_cnn import devices
-from cifar_cnn.precision import resolve_precision
+from cifar_cnn.training.precision import resolve_precision
 from cifar_cnn.training import UNCAPPED_EPOCHS, ConfigError, TrainConfig
 
 PRESETS: dict[str, dict] = {

@@ -1,0 +1,290 @@
+"""Train a model on a dataset and save everything as a run.
+
+    config = build_config("seed", epochs=10)   # cifar_cnn.training.presets
+    result = train(config, load_dataset())
+    print(result.state, result.metrics)
+
+`train` never leaves a run half-written: whatever happens, the run ends as
+completed, stopped or failed, with the reason. Its steps: split the data, create the
+run, build and compile the model, fit it with the callbacks in their order, re-estimate
+the BatchNorm statistics, save the model, score and save the predictions, finish the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import traceback
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from cifar_cnn import devices, inference, pipeline, runs
+from cifar_cnn.data import Dataset
+from cifar_cnn.models import build_model, initialize_whitening
+from cifar_cnn.training.batchnorm import RecalibrateBatchNorm, recalibrate_batchnorm
+from cifar_cnn.training.budget import SCHEDULE_RESOLUTION, TimeBudget, schedule_over_budget
+from cifar_cnn.training.config import ConfigError, TrainConfig
+from cifar_cnn.training.live import LiveHistory, LiveMetrics
+from cifar_cnn.training.lookahead import Lookahead
+from cifar_cnn.training.optimizers import ShiftBoostSGD
+from cifar_cnn.training.precision import resolve_precision
+from cifar_cnn.training.schedules import OneCycle
+
+# Training images that set a whitening layer (see cifar_cnn.models.initialize_whitening); airbench uses 5,000.
+WHITENING_IMAGES = 5000
+# Training images that re-estimate BatchNormalization statistics before each validation and at the end
+# (see cifar_cnn.training.batchnorm): 1,024 took about 2 s for the seed CNN on 2 cores and gave the same accuracy as 4,096.
+BATCHNORM_CALIBRATION_IMAGES = 1024
+# On a GPU, reading a batch's loss waits for the GPU to finish it, which stalls the next batch's launch: the live
+# curves read the metrics at most this often there (on a CPU every batch takes longer than this anyway).
+LIVE_READ_INTERVAL_ON_GPU_S = 0.25
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    state: str  # completed, stopped or failed
+    message: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
+    """A float for "constant"; a Keras schedule over every step of training for "one_cycle" (over
+    `SCHEDULE_RESOLUTION` steps for a time budget, see `cifar_cnn.training.budget`)."""
+    if config.schedule == "constant":
+        return config.learning_rate
+    total_steps = SCHEDULE_RESOLUTION if config.minutes else max(2, config.epochs * steps_per_epoch)
+    return OneCycle(config.learning_rate, warmup_steps=max(1, int(0.2 * total_steps)), total_steps=total_steps)
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int = 1) -> keras.optimizers.Optimizer:
+    # Under a time budget the rate is a plain variable that `TimeBudget` sets before every batch.
+    rate = config.learning_rate if config.minutes else learning_rate_schedule(config, steps_per_epoch)
+    decay = config.weight_decay or None
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(rate, weight_decay=decay)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=config.weight_decay or 0.004)  # 0.004: Keras' default
+    if config.shift_lr_scale != 1:
+        return ShiftBoostSGD(rate, momentum=0.9, nesterov=True, weight_decay=decay, shift_lr_scale=config.shift_lr_scale)
+    return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, weight_decay=decay)
+
+
+def build_for_training(config: TrainConfig, num_classes: int, images: np.ndarray) -> keras.Model:
+    """The model `config` names, in its precision, with data-dependent layers set from `images`."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(resolve_precision(config.precision))
+    try:
+        model = build_model(config.arch, num_classes, **config.arch_options)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    initialize_whitening(model, images[:WHITENING_IMAGES])
+    return model
+
+
+def make_loss(config: TrainConfig):
+    if config.label_smoothing:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy()
+
+
+def split_training_data(config: TrainConfig, dataset: Dataset):
+    """(x_train, y_train, x_val, y_val) for these settings, chosen reproducibly from the seed."""
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(dataset.x_train))
+    if config.subset is not None:
+        order = order[: config.subset]
+    x_val, y_val = dataset.x_test, dataset.y_test
+    if config.validation == "holdout":
+        held_out = int(len(order) * config.holdout_fraction)
+        x_val, y_val = dataset.x_train[order[:held_out]], dataset.y_train[order[:held_out]]
+        order = order[held_out:]
+    if config.subset is None and config.validation == "test":
+        return dataset.x_train, dataset.y_train, x_val, y_val  # no copy of the full set
+    return dataset.x_train[order], dataset.y_train[order], x_val, y_val
+
+
+def score(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int = 256,
+          flip_tta: bool = False, shift_tta: bool = False) -> tuple[np.ndarray, float, float]:
+    """Class probabilities, mean cross-entropy and accuracy of `model` on these images."""
+    probabilities = inference.predict(model, images, batch_size, flip_tta=flip_tta, shift_tta=shift_tta)
+    true_probability = probabilities[np.arange(len(labels)), labels]
+    loss = float(np.mean(-np.log(np.clip(true_probability, 1e-7, 1.0))))
+    accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels))
+    return probabilities, loss, accuracy
+
+
+class _HistoryWriter(keras.callbacks.Callback):
+    """Rewrites history.csv after every epoch, so a crash keeps the epochs done."""
+
+    def __init__(self, run_dir: Path, live: LiveHistory):
+        super().__init__()
+        self.run_dir, self.live = run_dir, live
+
+    def on_epoch_end(self, epoch, logs=None):
+        runs.write_history(self.run_dir, self.live.epoch_rows)
+
+
+def train(
+    config: TrainConfig,
+    dataset: Dataset,
+    *,
+    runs_dir: Path | None = None,
+    live: LiveHistory | None = None,
+    verbose: int = 0,
+    callbacks: list[keras.callbacks.Callback] = (),
+) -> TrainResult:
+    """Train a model as `config` says and save it as a new run.
+
+    Pass a `LiveHistory` to follow progress from another thread, or to stop
+    training (`live.request_stop()`) after the current batch. Raises
+    ConfigError, before creating a run, for settings that cannot work; any
+    failure during training ends the run as failed and is returned, not raised.
+    """
+    config.check(dataset)
+    config = replace(config, precision=resolve_precision(config.precision))
+    live = live or LiveHistory()
+    keras.utils.set_random_seed(config.seed)
+    x_train, y_train, x_val, y_val = split_training_data(config, dataset)
+
+    run_dir = runs.create_run(
+        {
+            **config.to_dict(),
+            "class_names": list(dataset.class_names),
+            "dataset": dataset.source,
+            "train_images": len(x_train),
+            "validation_images": len(x_val),
+            "test_images": len(dataset.x_test),
+        },
+        runs_dir,
+    )
+    live.run_dir = run_dir
+    try:
+        return _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, verbose, list(callbacks))
+    except BaseException as error:
+        message = _failure_message(error)
+        (run_dir / "error.txt").write_text(traceback.format_exc())
+        runs.update_status(run_dir, "failed", message)
+        if not isinstance(error, Exception):
+            raise  # KeyboardInterrupt and friends still stop the program
+        return TrainResult(run_dir, "failed", message)
+
+
+class KerasDistribution:
+    """A `keras.distribution` (JAX backend) in the shape of a tf.distribute strategy: `scope()` and a replica count."""
+
+    def __init__(self, distribution=None):
+        self.distribution = distribution
+        self.num_replicas_in_sync = len(distribution.device_mesh.devices.flat) if distribution else 1
+
+    def scope(self):
+        return self.distribution.scope() if self.distribution else contextlib.nullcontext()
+
+
+def make_strategy(name: str):
+    """What `TrainConfig.strategy` names: with TensorFlow a tf.distribute strategy; with JAX the default
+    device, or `keras.distribution.DataParallel` over every local GPU (every CPU device without GPUs)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if name == "default":
+            return tf.distribute.get_strategy()
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
+    if name == "default":
+        return KerasDistribution()
+    if backend != "jax":
+        raise ConfigError(f"The mirrored strategy needs Keras on TensorFlow or JAX, not {backend}; use the default strategy.")
+    return KerasDistribution(keras.distribution.DataParallel(devices=keras.distribution.list_devices()))
+
+
+def _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, verbose, callbacks) -> TrainResult:
+    strategy = make_strategy(config.strategy)
+    steps_per_epoch = pipeline.steps_per_epoch(len(x_train), config.batch_size)
+    with strategy.scope():
+        model = build_for_training(config, dataset.num_classes, x_train)
+        model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=make_loss(config), metrics=["accuracy"])
+    if config.batch_size < strategy.num_replicas_in_sync:
+        raise ConfigError(f"A batch of {config.batch_size} cannot be split over {strategy.num_replicas_in_sync} devices; use a larger batch size.")
+    calibration_images = x_train[np.random.default_rng(config.seed).permutation(len(x_train))[:BATCHNORM_CALIBRATION_IMAGES]]
+    live_metrics = _fit(model, strategy, config, dataset, (x_train, y_train, x_val, y_val), steps_per_epoch,
+                        calibration_images, run_dir, live, verbose, callbacks)
+    runs.write_history(run_dir, live.epoch_rows)
+    if live_metrics.diverged:
+        runs.update_status(run_dir, "failed", live_metrics.diverged)
+        return TrainResult(run_dir, "failed", live_metrics.diverged)
+    recalibrate_batchnorm(model, calibration_images)
+    runs.save_model(run_dir, model)
+    metrics = _score_and_save(model, config, dataset, x_train, y_train, run_dir)
+    return _finish(run_dir, config, live, metrics)
+
+
+def _training_callbacks(config, steps_per_epoch, images_per_epoch, calibration_images, run_dir, live, callbacks):
+    """The callbacks of `fit`, in the order they must run, and the live metrics among them.
+
+    The time budget comes first, so that it pauses its clock before the BatchNorm re-estimation that precedes
+    each validation; the caller's callbacks next (Lookahead among them); the stop checks last in each batch."""
+    budget = None
+    if config.minutes:
+        schedule = None if config.schedule == "constant" else schedule_over_budget(learning_rate_schedule(config, steps_per_epoch))
+        budget = TimeBudget(config.minutes, schedule, total_steps=config.epochs * steps_per_epoch)
+    if config.lookahead:
+        callbacks = [*callbacks, Lookahead(budget.fraction_used) if budget else Lookahead(total_steps=config.epochs * steps_per_epoch)]
+    live_metrics = LiveMetrics(live, config.epochs, images_per_epoch, config.batch_size, budget,
+                               read_interval_s=LIVE_READ_INTERVAL_ON_GPU_S if devices.gpus() else 0.0)
+    ordered = [*([budget] if budget else []), *callbacks, RecalibrateBatchNorm(calibration_images), live_metrics,
+               _HistoryWriter(run_dir, live)]
+    return ordered, live_metrics
+
+
+def _fit(model, strategy, config, dataset, split, steps_per_epoch, calibration_images, run_dir, live, verbose, callbacks):
+    """`model.fit` on the split data with every callback; returns the live metrics (which know whether the loss diverged)."""
+    x_train, y_train, x_val, y_val = split
+    if config.label_smoothing:  # smoothing needs one-hot targets
+        y_train, y_val = (keras.utils.to_categorical(y, dataset.num_classes) for y in (y_train, y_val))
+    images_per_epoch = min(len(x_train), steps_per_epoch * config.batch_size)
+    ordered, live_metrics = _training_callbacks(config, steps_per_epoch, images_per_epoch, calibration_images, run_dir, live, callbacks)
+    # Made outside the strategy's scope: the alternating flips' tf.Variable must not be mirrored.
+    training_batches = pipeline.training_dataset(x_train, y_train, config.batch_size, augment=config.augment,
+                                                 crop_padding=config.crop_padding, alternate_flips=config.alternate_flips,
+                                                 seed=config.seed)
+    with strategy.scope():  # a keras.distribution shards the batches only while it is current
+        model.fit(training_batches, validation_data=pipeline.evaluation_dataset(x_val, y_val), epochs=config.epochs,
+                  callbacks=ordered, verbose=verbose, shuffle=False)  # the pipeline shuffles
+    return live_metrics
+
+
+def _score_and_save(model, config, dataset, x_train, y_train, run_dir) -> dict[str, float]:
+    """Train and test accuracy and loss (the test with the TTA the config asks for), written with the test predictions."""
+    _, train_loss, train_accuracy = score(model, x_train, y_train)
+    test_probabilities, test_loss, test_accuracy = score(model, dataset.x_test, dataset.y_test,
+                                                         flip_tta=config.flip_tta, shift_tta=config.shift_tta)
+    metrics = {"train_accuracy": train_accuracy, "train_loss": train_loss, "test_accuracy": test_accuracy, "test_loss": test_loss}
+    runs.write_metrics(run_dir, metrics)
+    runs.write_predictions(run_dir, test_probabilities, dataset.y_test)
+    return metrics
+
+
+def _finish(run_dir, config, live, metrics) -> TrainResult:
+    state = "stopped" if live.stop_requested else "completed"
+    planned = f"epochs of a {config.minutes:g}-minute budget" if config.minutes else f"of {config.epochs} epochs"
+    message = f"Stopped by request after {len(live.epoch_rows)} {planned}." if state == "stopped" else ""
+    runs.update_status(run_dir, state, message)
+    return TrainResult(run_dir, state, message, metrics)
+
+
+def _failure_message(error: BaseException) -> str:
+    if isinstance(error, MemoryError) or _is_device_out_of_memory(error):
+        return "Training ran out of memory. Try a smaller batch size or a smaller train subset."
+    if isinstance(error, KeyboardInterrupt):
+        return "Training was interrupted."
+    return f"Training failed: {type(error).__name__}: {error}"
+
+
+def _is_device_out_of_memory(error: BaseException) -> bool:
+    """TensorFlow's ResourceExhaustedError, JAX's RESOURCE_EXHAUSTED runtime error, PyTorch's OutOfMemoryError."""
+    name = type(error).__name__
+    return name in ("ResourceExhaustedError", "OutOfMemoryError") or str(error).startswith("RESOURCE_EXHAUSTED")
