@@ -206,7 +206,8 @@ def test_training_with_a_preset_from_the_train_page(artifacts):
     app = open_page("pages/2_train.py")
     app.toggle(key="quick_demo").set_value(False).run()
     app.selectbox(key="recipe").set_value("seed").run()
-    assert app.selectbox(key="arch").disabled
+    assert not [box for box in app.selectbox if box.key == "arch"]  # the preset sets the architecture; its caption says which
+    assert any(caption.value.startswith("The preset sets, on this machine: arch seed_cnn") for caption in app.caption)
     app.number_input(key="epochs").set_value(1)
     next(button for button in app.button if button.label == "Train").click().run()
     assert not app.exception, app.exception
@@ -221,6 +222,7 @@ def test_the_fast_recipe_shows_what_it_sets_on_this_machine(artifacts, monkeypat
 
     monkeypatch.setattr(precision, "hardware_has_native_bfloat16", lambda: False)
     app = open_page("pages/2_train.py")
+    app.toggle(key="quick_demo").set_value(False).run()
     app.selectbox(key="recipe").set_value("fast").run()
     caption = next(caption.value for caption in app.caption if caption.value.startswith("The preset sets"))
     assert "precision float32" in caption and "arch options {'widths': [32, 64, 128], 'activation': 'relu'" in caption and "batch size 256" in caption
@@ -263,15 +265,22 @@ def test_the_train_pages_limits_are_the_settings_limits(artifacts):
 
 
 def test_the_quick_demo_is_the_train_pages_default(artifacts):
+    from cifar_cnn.training.presets import build_config
+
     app = open_page("pages/2_train.py")
     assert app.toggle(key="quick_demo").value
+    assert not [box for box in app.selectbox if box.key == "arch"]
+    assert any(caption.value.startswith("Quick demo: the fast preset for 1 minute. It sets, on this machine: arch fast_cnn")
+               for caption in app.caption)
     next(button for button in app.button if button.label == "Train").click().run()
     assert not app.exception, app.exception
     job = job_runner().job
+    job.stop()  # the settings are what this checks, not a minute of training
     assert job.wait(timeout=300)
-    assert job.state == "completed", job.message
-    # the demo's 2,000 images, cut to the 72 this dataset has (24 per class), for 3 epochs; the rest the page's defaults
-    assert (job.config.subset, job.config.epochs, job.config.minutes, job.config.arch) == (72, 3, None, "seed_cnn")
+    assert job.state == "stopped", job.message
+    # the fast preset for one minute on every training image
+    assert job.config == build_config("fast", minutes=1.0, seed=0, validation="test", strategy="default")
+    assert job.config.subset is None and job.config.arch == "fast_cnn"
 
 
 def test_a_run_link_selects_that_run_once(artifacts):

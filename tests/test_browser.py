@@ -28,7 +28,7 @@ def app_url(tmp_path_factory):
 def test_train_shows_live_curves_survives_a_reload_and_completes(app_url):
     with browser_page() as page:
         page.goto(f"{app_url}/train")
-        page.get_by_text("Quick demo").click()
+        page.get_by_text("Quick demo", exact=True).click()
         epochs = page.get_by_role("spinbutton", name="Epochs")
         epochs.fill("2")
         epochs.press("Enter")
