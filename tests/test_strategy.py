@@ -25,7 +25,10 @@ replicas = make_strategy("mirrored").num_replicas_in_sync
 # Lookahead and alternating flips keep state outside the model (slow weights, a flag per image): both must work on mirrored variables.
 result = train(TrainConfig(arch="tiny_cnn", epochs=2, batch_size=32, strategy="mirrored", lookahead=True, alternate_flips=True),
                make_dataset(), runs_dir={runs!r})
-print(json.dumps({{"replicas": replicas, "state": result.state, "message": result.message, "metrics": result.metrics}}))
+alone = train(TrainConfig(arch="tiny_cnn", epochs=2, batch_size=32, lookahead=True, alternate_flips=True), make_dataset(),
+              runs_dir={runs!r} + "-default")
+print(json.dumps({{"replicas": replicas, "state": result.state, "message": result.message, "metrics": result.metrics,
+                   "default_accuracy": alone.metrics["test_accuracy"]}}))
 """
 
 
@@ -36,7 +39,9 @@ def test_mirrored_training_over_two_logical_cpus(tmp_path):
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["replicas"] == 2
     assert report["state"] == "completed", report["message"]
-    assert 0 <= report["metrics"]["test_accuracy"] <= 1
+    # the same training split over two devices learns what it learns on one (chance is 1/3 on these 3 classes)
+    assert report["metrics"]["test_accuracy"] > 0.5
+    assert abs(report["metrics"]["test_accuracy"] - report["default_accuracy"]) <= 0.1
     saved = json.loads(next((tmp_path / "runs").iterdir()).joinpath("config.json").read_text())
     assert saved["strategy"] == "mirrored"
 
