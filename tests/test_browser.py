@@ -88,3 +88,16 @@ def test_clicking_a_confusion_cell_opens_its_images_and_predict_takes_an_upload(
         page.locator("input[type=file]").set_input_files(str(image))
         page.get_by_text(re.compile(r"Prediction: (cat|dog|frog)")).wait_for()
         page.get_by_text("Top 5 classes").first.wait_for()
+
+
+def test_no_page_asks_anything_of_another_machine(app_url):
+    """A classroom may have no internet: the pages, their icons and the tab's icon all come from the app."""
+    with browser_page() as page:
+        elsewhere = []
+        page.on("request", lambda request: elsewhere.append(request.url)
+                if not request.url.startswith((app_url, "data:", "blob:")) else None)
+        for path in ("", "/dataset", "/train", "/runs", "/evaluate", "/predict"):
+            page.goto(f"{app_url}{path}")
+            page.get_by_role("heading", level=1).first.wait_for()
+            page.wait_for_load_state("networkidle")
+        assert elsewhere == []
