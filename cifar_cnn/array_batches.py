@@ -59,9 +59,12 @@ class TrainingBatches(keras.utils.PyDataset):
         super().__init__(workers=workers, use_multiprocessing=False)
         self.images, self.targets, self.batch_size = images, targets, batch_size
         self.drop_remainder = drop_remainder
-        self.augment, self.seed, self.crop_padding, self.alternate_flips = augment, seed, crop_padding, alternate_flips
+        self.augment, self.seed, self.crop_padding = augment, seed, crop_padding
         self.epoch = 0
         self.order = self._order_for(0)
+        # With alternating flips an image is drawn once per epoch: a coin of its own says whether the first epoch
+        # mirrors it, and each later epoch does the opposite of the one before.
+        self.first_flips = np.random.default_rng([seed, 1]).random(len(images)) < 0.5 if alternate_flips else None
 
     def _order_for(self, epoch: int) -> np.ndarray:
         return np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
@@ -70,11 +73,9 @@ class TrainingBatches(keras.utils.PyDataset):
         return batches_per_epoch(len(self.images), self.batch_size, self.drop_remainder)
 
     def _flips(self, indices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        if not self.alternate_flips:
+        if self.first_flips is None:
             return rng.random(len(indices)) < 0.5
-        # An image is drawn once per epoch: its first-epoch flip is a fixed coin of its own, then it alternates.
-        first = np.random.default_rng([self.seed, 1]).random(len(self.images))[indices] < 0.5
-        return first ^ bool(self.epoch % 2)
+        return self.first_flips[indices] ^ bool(self.epoch % 2)
 
     def __getitem__(self, index: int):
         indices = self.order[index * self.batch_size : (index + 1) * self.batch_size]

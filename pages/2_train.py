@@ -26,12 +26,16 @@ def quick_demo() -> bool:
     )
 
 
+def settings_in_words(preset: str) -> str:
+    return ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in preset_settings(preset).items())
+
+
 def recipe(quick: bool) -> str:
     """CUSTOM, or the name of the preset whose settings replace the model and optimizer choices below."""
     if quick:
         chosen = QUICK_DEMO["recipe"]
         st.caption(f"Quick demo: the {chosen} preset for {QUICK_DEMO['minutes']:g} minute. It sets, on this machine: "
-                   + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in preset_settings(chosen).items()) + ".")
+                   f"{settings_in_words(chosen)}.")
         return chosen
     chosen = st.selectbox(
         "Recipe", [CUSTOM, *sorted(PRESETS)], key="recipe",
@@ -40,8 +44,7 @@ def recipe(quick: bool) -> str:
         "label smoothing and augmentation. Epochs, subset, seed and validation still come from below.",
     )
     if chosen != CUSTOM:
-        st.caption("The preset sets, on this machine: "
-                   + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in preset_settings(chosen).items()) + ".")
+        st.caption(f"The preset sets, on this machine: {settings_in_words(chosen)}.")
     return chosen
 
 

@@ -46,13 +46,13 @@ PRESETS: dict[str, dict] = {
     ),
     # Everything `fast` trains with, in one place (bench/RESULTS.md has the measurements behind each value). The
     # variants below change a few of these by hardware. Fixed in the code for every recipe: SGD's momentum 0.9 with
-    # Nesterov (`training.make_optimizer`), the one-cycle warm-up over the first 20% of the steps from a tenth of the
+    # Nesterov (`loop.make_optimizer`), the one-cycle warm-up over the first 20% of the steps from a tenth of the
     # rate (`schedules.OneCycle`), the whitening layer set from 5,000 training images and the BatchNorm statistics
-    # re-estimated from 1,024 (`training.WHITENING_IMAGES`, `training.BATCHNORM_CALIBRATION_IMAGES`).
+    # re-estimated from 1,024 (`loop.WHITENING_IMAGES`, `loop.BATCHNORM_CALIBRATION_IMAGES`).
     "fast": dict(
         arch="fast_cnn",  # after airbench94 and ResNet-9: the most test accuracy per CPU-minute found here
         arch_options={
-            "widths": [64, 128, 256],  # per precision and on GPUs, see below
+            "widths": [64, 128, 256],  # in bfloat16; narrower in float32 and wider on GPUs, see below
             "activation": "relu",  # airbench uses GELU, which costs 20% of the speed on a CPU for no gain measured
             "whitening_filters": 24,  # the 12 eigen-patches of 2x2x3 pixels and their negatives, as airbench
             "whitening_stride": 1,  # 2 makes the rest 4 times cheaper but ended lower in the same 10 minutes
@@ -88,7 +88,6 @@ BY_PRECISION: dict[str, dict[str, dict]] = {
     "fast": {
         # Batch 256 runs 14% faster than 512 here and makes twice the steps: 82.5% against 81.9% in 10 minutes.
         "float32": dict(arch_options={"widths": [32, 64, 128]}, batch_size=256, learning_rate=0.2),
-        "mixed_bfloat16": dict(arch_options={"widths": [64, 128, 256]}),
     },
 }
 
