@@ -81,6 +81,7 @@ def test_on_a_gpu_the_fast_preset_trains_airbench_widths_at_batch_1024(monkeypat
     config = build_config("fast")
     options = config.arch_options
     assert (options["widths"], options["activation"], config.batch_size, config.learning_rate) == ([64, 256, 256], "gelu", 1024, 1.0)
+    assert (options["batchnorm_momentum"], config.weight_decay) == (0.4, 0.0133)  # airbench's, measured on an H100
     assert options["logit_scale"] == pytest.approx(1 / 9)  # the options the GPU form does not change stay
     assert config.lookahead and config.alternate_flips and config.precision == "mixed_bfloat16"
     assert build_config("fast", batch_size=512).batch_size == 512  # overrides still win
