@@ -5,6 +5,7 @@ import streamlit as st
 from cifar_cnn import plots
 from cifar_cnn.ui import format
 from cifar_cnn.ui.sidebar import setup_page
+from cifar_cnn.ui.text import plain, plain_list
 
 context = setup_page("Overview")
 st.title("Teach a computer to see: CIFAR-10")
@@ -30,7 +31,7 @@ else:
     columns[0].metric("Training images", f"{len(dataset.x_train):,}")
     columns[1].metric("Test images", f"{len(dataset.x_test):,}")
     columns[2].metric("Classes", dataset.num_classes)
-    st.caption(f"From {dataset.source}. Classes: {', '.join(dataset.class_names)}.")
+    st.caption(f"From {plain(dataset.source)}. Classes: {plain_list(dataset.class_names)}.")
 
 st.subheader("Latest run")
 finished = [run for run in context.runs if run.metrics]
@@ -42,7 +43,7 @@ else:
     columns[0].metric("Train accuracy", format.percent(latest.metrics["train_accuracy"]))
     columns[1].metric("Test accuracy", format.percent(latest.metrics["test_accuracy"]))
     columns[2].metric("Epochs", latest.progress)
-    st.caption(f"Run {latest.run_id} ({latest.state}, {latest.config.get('arch')}).")
+    st.caption(f"Run {plain(latest.run_id)} ({plain(latest.state)}, {plain(latest.config.get('arch'))}).")
     if len(latest.history):
         left, right = st.columns(2)
         left.plotly_chart(plots.loss_figure(latest.history))

@@ -16,6 +16,11 @@ import plotly.graph_objects as go
 from cifar_cnn.evaluation import normalize_rows
 
 
+def plotly_text(text: object) -> str:
+    """`text` for a Plotly label: Plotly renders a subset of HTML there (links among it) and decodes entities."""
+    return html.escape(str(text), quote=False)
+
+
 def _curve_figure(history: pd.DataFrame, column: str, title: str, y_title: str) -> go.Figure:
     figure = go.Figure()
     figure.add_trace(go.Scatter(x=history["epoch"], y=history[column], mode="lines+markers", name="train"))
@@ -47,7 +52,7 @@ def confusion_figure(matrix: np.ndarray, class_names: list[str] | tuple[str, ...
     8760), so an invisible marker sits on every cell centre: clicking a cell
     selects its marker, whose `customdata` starts with (true index, predicted index).
     """
-    names = list(class_names)
+    names = [plotly_text(name) for name in class_names]
     shares = normalize_rows(matrix)
     shown = shares if normalized else matrix
     size = len(names)
@@ -146,7 +151,7 @@ def runs_overlay_figure(histories: dict[str, pd.DataFrame], column: str, title: 
     """One line per run, for comparing runs on the same metric."""
     figure = go.Figure()
     for name, history in histories.items():
-        figure.add_trace(go.Scatter(x=history["epoch"], y=history[column], mode="lines+markers", name=name))
+        figure.add_trace(go.Scatter(x=history["epoch"], y=history[column], mode="lines+markers", name=plotly_text(name)))
     figure.update_layout(title=title, xaxis_title="epoch", yaxis_title=column, margin=dict(t=50, b=40), legend=dict(orientation="h", y=-0.25))
     if "accuracy" in column:
         figure.update_yaxes(tickformat=".0%")
@@ -156,8 +161,9 @@ def runs_overlay_figure(histories: dict[str, pd.DataFrame], column: str, title: 
 def class_balance_figure(class_names: list[str] | tuple[str, ...], train_counts: np.ndarray, test_counts: np.ndarray) -> go.Figure:
     """Train and test images per class, side by side."""
     figure = go.Figure()
-    figure.add_trace(go.Bar(x=list(class_names), y=train_counts, name="train"))
-    figure.add_trace(go.Bar(x=list(class_names), y=test_counts, name="test"))
+    names = [plotly_text(name) for name in class_names]
+    figure.add_trace(go.Bar(x=names, y=train_counts, name="train"))
+    figure.add_trace(go.Bar(x=names, y=test_counts, name="test"))
     figure.update_layout(barmode="group", title="Images per class", yaxis_title="images", margin=dict(t=50, b=40))
     return figure
 
@@ -169,7 +175,7 @@ def top_k_figure(probabilities: np.ndarray, class_names: list[str] | tuple[str, 
     figure = go.Figure(
         go.Bar(
             x=probabilities[order],
-            y=[class_names[index] for index in order],
+            y=[plotly_text(class_names[index]) for index in order],
             orientation="h",
             marker_color=colours,
             text=[f"{probabilities[index]:.1%}" for index in order],

@@ -3,6 +3,7 @@ import streamlit as st
 
 from cifar_cnn import images, plots
 from cifar_cnn.ui.sidebar import setup_page
+from cifar_cnn.ui.text import plain
 
 PAGE_SIZE = 48
 
@@ -29,8 +30,8 @@ if right.button("Reshuffle", icon=":material/shuffle:"):
     st.session_state["sample_seed"] = int(np.random.default_rng().integers(1 << 31))
 samples = images.sample_per_class(dataset.y_train, dataset.num_classes, per_class, st.session_state.get("sample_seed", 0))
 for name, indices in zip(dataset.class_names, samples):
-    st.markdown(f"**{name}**")
-    st.image([images.enlarge(dataset.x_train[index], 2) for index in indices], caption=[f"#{index}" for index in indices])
+    st.markdown(f"**{plain(name)}**")
+    st.image([images.enlarge(dataset.x_train[index], 2) for index in indices], caption=[f"\\#{index}" for index in indices])
 
 st.subheader("Browse a class")
 left, middle, right = st.columns(3)
@@ -41,5 +42,5 @@ indices = np.flatnonzero(y == dataset.class_names.index(class_name))
 pages = max(1, -(-len(indices) // PAGE_SIZE))
 page = right.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1)
 shown = indices[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-st.caption(f"{len(indices):,} {split} images of {class_name}; showing {len(shown)}, enlarged 3× without smoothing.")
-st.image([images.enlarge(x[index], 3) for index in shown], caption=[f"#{index} · {class_name}" for index in shown])
+st.caption(f"{len(indices):,} {split} images of {plain(class_name)}; showing {len(shown)}, enlarged 3× without smoothing.")
+st.image([images.enlarge(x[index], 3) for index in shown], caption=[f"\\#{index} · {plain(class_name)}" for index in shown])

@@ -9,6 +9,7 @@ from cifar_cnn.training import (LEARNING_RATE_RANGE, MAX_EPOCHS, MAX_MINUTES, MA
 from cifar_cnn.ui import format
 from cifar_cnn.ui.resources import job_runner
 from cifar_cnn.ui.sidebar import setup_page, select_run
+from cifar_cnn.ui.text import plain
 
 # The Quick demo: the fast preset for one minute of training on every training image. On a 2-core CPU that ends at
 # about 70% test accuracy (bench/RESULTS.md), where the seed network's 3 epochs of 2,000 images reached 26%.
@@ -130,7 +131,7 @@ def train_button(runner, dataset, chosen_recipe: str, choices: dict) -> None:
         except JobBusyError:
             st.warning("A training job is already running (shown below). Stop it or wait for it to finish, then train again.")
         except ConfigError as error:
-            st.error(f"Cannot train with these settings: {error}")
+            st.error(f"Cannot train with these settings: {plain(error)}")
 
 
 context = setup_page("Train")
@@ -164,7 +165,7 @@ running_when_drawn = job.is_running
 def live_panel():
     snapshot = job.live.snapshot()
     run_name = snapshot.run_dir.name if snapshot.run_dir else "starting"
-    st.subheader(f"Training run {run_name}")
+    st.subheader(f"Training run {plain(run_name)}")
     if job.is_running:
         epoch = max(snapshot.epoch, 1)
         text = (
@@ -190,13 +191,13 @@ live_panel()
 if not job.is_running:
     result = job.result
     if job.state == "failed":
-        st.error(job.message)
+        st.error(plain(job.message))
     else:
         verb = "stopped" if job.state == "stopped" else "finished"
         st.success(
             f"Training {verb}. Train accuracy {format.percent(result.metrics['train_accuracy'])}, "
             f"test accuracy {format.percent(result.metrics['test_accuracy'])}."
-            + (f" {result.message}" if result.message else "")
+            + (f" {plain(result.message)}" if result.message else "")
         )
         if st.button("Open this run in Evaluate", icon=":material/grid_on:"):
             select_run(result.run_dir.name)

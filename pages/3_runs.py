@@ -6,11 +6,12 @@ import streamlit as st
 from cifar_cnn import plots, runs
 from cifar_cnn.ui import format
 from cifar_cnn.ui.sidebar import setup_page, select_run
+from cifar_cnn.ui.text import plain, plain_list
 
 context = setup_page("Runs")
 st.title("Runs")
 for problem in st.session_state.pop("delete_problems", []):
-    st.error(problem)
+    st.error(plain(problem))
 found = context.runs
 if not found:
     st.info("No runs yet. Train one on the Train page.")
@@ -47,7 +48,7 @@ chosen = [by_id[run_id] for run_id in chosen_ids]
 compared = chosen or found[:1]
 histories = {run.run_id: run.history for run in compared if len(run.history)}
 if histories:
-    st.subheader("Compare" if chosen else f"Latest run ({compared[0].run_id}); choose runs above to compare")
+    st.subheader("Compare" if chosen else f"Latest run ({plain(compared[0].run_id)}); choose runs above to compare")
     left, right = st.columns(2)
     left.plotly_chart(plots.runs_overlay_figure(histories, "loss", "Training loss"))
     right.plotly_chart(plots.runs_overlay_figure(histories, "val_accuracy", "Validation accuracy"))
@@ -56,7 +57,7 @@ if not chosen:
     st.stop()
 
 left, right = st.columns(2)
-if len(chosen) == 1 and left.button(f"Open {chosen[0].run_id} in Evaluate", icon=":material/grid_on:"):
+if len(chosen) == 1 and left.button(f"Open {plain(chosen[0].run_id)} in Evaluate", icon=":material/grid_on:"):
     select_run(chosen[0].run_id)
     st.switch_page("pages/4_evaluate.py")
 
@@ -65,7 +66,7 @@ if right.button(f"Delete {len(chosen)} run{'s' if len(chosen) > 1 else ''}", ico
 
 pending = st.session_state.get("delete_pending")
 if pending:
-    st.warning(f"Delete {', '.join(pending)} for good? The model, history and predictions are removed from disk.")
+    st.warning(f"Delete {plain_list(pending)} for good? The model, history and predictions are removed from disk.")
     yes, no = st.columns(2)
     if yes.button("Yes, delete", type="primary"):
         st.session_state.pop("delete_pending")

@@ -3,6 +3,7 @@ import streamlit as st
 from cifar_cnn import evaluation, inference, plots, runs
 from cifar_cnn.ui import cached, format, gallery
 from cifar_cnn.ui.sidebar import require_run, setup_page
+from cifar_cnn.ui.text import plain
 
 context = setup_page("Evaluate")
 st.title("Evaluate")
@@ -10,18 +11,18 @@ run, dataset = require_run(context, needs="predictions"), context.dataset
 try:
     probabilities, labels, predicted = cached.predictions(run)
 except runs.RunError as error:
-    st.error(str(error))
+    st.error(plain(error))
     st.stop()
 try:
     class_names = runs.class_names(run, probabilities.shape[1])
 except runs.RunError as error:
-    st.error(str(error))
+    st.error(plain(error))
     st.stop()
 problem = gallery.dataset_mismatch(run, dataset, labels)
 if problem:
-    st.warning(problem)
+    st.warning(plain(problem))
 
-st.caption(f"Run {run.run_id}: {run.config.get('arch')}, {run.epochs_done} epochs, {run.state}.")
+st.caption(f"Run {plain(run.run_id)}: {plain(run.config.get('arch'))}, {run.epochs_done} epochs, {plain(run.state)}.")
 columns = st.columns(3)
 columns[0].metric("Train accuracy", format.percent((run.metrics or {}).get("train_accuracy")))
 tta = inference.describe_tta(run.config.get("flip_tta", False), run.config.get("shift_tta", False))
@@ -49,9 +50,9 @@ if cell is not None:
     true_class, predicted_class = cell
     indices = evaluation.cell_examples(probabilities, labels, true_class, predicted_class)
     if true_class == predicted_class:
-        st.subheader(f"{class_names[true_class]}, predicted correctly: {len(indices):,} images, most confident first")
+        st.subheader(f"{plain(class_names[true_class])}, predicted correctly: {len(indices):,} images, most confident first")
     else:
-        st.subheader(f"True {class_names[true_class]}, predicted {class_names[predicted_class]}: {len(indices):,} images, most confident mistakes first")
+        st.subheader(f"True {plain(class_names[true_class])}, predicted {plain(class_names[predicted_class])}: {len(indices):,} images, most confident mistakes first")
     if st.button("Close", icon=":material/close:"):
         st.session_state.pop(gallery.CELL_KEY)
         st.rerun()
@@ -68,7 +69,7 @@ with right:
     st.markdown("**Most confused pairs** (click to open the cell)")
     for pair in evaluation.most_confused_pairs(matrix, count=5):
         st.button(
-            f"{class_names[pair.true_class]} → {class_names[pair.predicted_class]}: {pair.count}",
+            f"{plain(class_names[pair.true_class])} → {plain(class_names[pair.predicted_class])}: {pair.count}",
             key=f"pair-{pair.true_class}-{pair.predicted_class}",
             on_click=gallery.select_cell,
             args=(pair.true_class, pair.predicted_class),

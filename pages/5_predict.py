@@ -7,6 +7,7 @@ from cifar_cnn.uploads import ACCEPTED_SUFFIXES, ImageInputError, prepare_image
 from cifar_cnn.ui import cached
 from cifar_cnn.ui.explain import show_explanation
 from cifar_cnn.ui.sidebar import require_run, setup_page
+from cifar_cnn.ui.text import plain, plain_list
 
 context = setup_page("Predict")
 st.title("Predict")
@@ -14,14 +15,14 @@ run, dataset = require_run(context, needs="model"), context.dataset
 try:
     model = cached.model(run)
 except runs.RunError as error:
-    st.error(str(error))
+    st.error(plain(error))
     st.stop()
 try:
     class_names = runs.class_names(run, model.output_shape[-1])
 except runs.RunError as error:
-    st.error(str(error))
+    st.error(plain(error))
     st.stop()
-st.caption(f"Run {run.run_id} ({run.config.get('arch')}) knows these classes: {', '.join(class_names)}.")
+st.caption(f"Run {plain(run.run_id)} ({plain(run.config.get('arch'))}) knows these classes: {plain_list(class_names)}.")
 
 source = st.radio("Image", ["Upload an image", "A random test image"], horizontal=True, key="predict_source")
 image, true_class = None, None
@@ -31,14 +32,14 @@ if source == "Upload an image":
         try:
             prepared = prepare_image(upload.getvalue(), upload.name)
         except ImageInputError as error:
-            st.error(str(error))
+            st.error(plain(error))
         else:
             image = prepared.model_input
             left, right = st.columns([2, 1])
-            left.image(prepared.original, caption=f"{upload.name} as uploaded ({prepared.original_size[0]}x{prepared.original_size[1]})")
+            left.image(prepared.original, caption=f"{plain(upload.name)} as uploaded ({prepared.original_size[0]}x{prepared.original_size[1]})")
             with right:
                 for note in prepared.notes:
-                    st.info(note)
+                    st.info(plain(note))
 elif dataset is None or runs.dataset_mismatch(run, dataset):
     st.warning("Random test images need the run's dataset: choose its data source in the sidebar.")
 else:
@@ -46,10 +47,10 @@ else:
         st.session_state["predict_index"] = int(np.random.default_rng().integers(len(dataset.x_test)))
     index = st.session_state["predict_index"]
     image, true_class = dataset.x_test[index], int(dataset.y_test[index])
-    st.caption(f"Test image #{index}, true class: {class_names[true_class]}")
+    st.caption(f"Test image \\#{index}, true class: {plain(class_names[true_class])}")
 
 if image is not None:
     probabilities = predict(model, image[np.newaxis])[0]
     best = int(np.argmax(probabilities))
-    st.subheader(f"Prediction: {class_names[best]} ({probabilities[best]:.1%})")
+    st.subheader(f"Prediction: {plain(class_names[best])} ({probabilities[best]:.1%})")
     show_explanation(run, image, probabilities, class_names, true_class)

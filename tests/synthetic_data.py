@@ -47,7 +47,7 @@ def official_rows(images: np.ndarray) -> np.ndarray:
 
 
 def write_official_batches(root: Path, n_per_batch: int = 6, num_classes: int = 10, row_length: int = 3072,
-                           legacy_numpy_names: bool = True) -> Path:
+                           legacy_numpy_names: bool = True, label_names: list[str] | None = None) -> Path:
     """A real-format `cifar-10-batches-py/` folder under `root`: protocol-2 pickles of the official dicts.
 
     Batch `number` (0-4 train, 5 test) holds images `pattern_image(label, number * 100 + index)` with
@@ -66,7 +66,8 @@ def write_official_batches(root: Path, n_per_batch: int = 6, num_classes: int = 
         if legacy_numpy_names:
             data = data.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
         (folder / name).write_bytes(data)
-    meta = {b"label_names": [f"class{index}".encode() for index in range(num_classes)], b"num_vis": 3072}
+    label_names = label_names or [f"class{index}" for index in range(num_classes)]
+    meta = {b"label_names": [name.encode() for name in label_names], b"num_vis": 3072}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
     return folder
 

@@ -9,6 +9,7 @@ from cifar_cnn import plots, runs
 from cifar_cnn.gradcam import overlay
 from cifar_cnn.images import enlarge
 from cifar_cnn.ui import cached
+from cifar_cnn.ui.text import plain
 
 
 def show_explanation(run: runs.Run, image: np.ndarray, probabilities: np.ndarray, class_names, true_class: int | None = None) -> None:
@@ -21,7 +22,7 @@ def show_explanation(run: runs.Run, image: np.ndarray, probabilities: np.ndarray
     try:
         explain = cached.gradcam(run)
     except runs.RunError as error:
-        st.error(f"No Grad-CAM: {error}")
+        st.error(f"No Grad-CAM: {plain(error)}")
         return
     wanted = [(predicted, "predicted")]
     if true_class is not None and true_class != predicted:
@@ -31,7 +32,7 @@ def show_explanation(run: runs.Run, image: np.ndarray, probabilities: np.ndarray
         heat = explain(image, class_index)
         column.image(
             enlarge(overlay(image, heat), 6),
-            caption=f"Grad-CAM, {role} class {class_names[class_index]} ({probabilities[class_index]:.1%}): "
+            caption=f"Grad-CAM, {role} class {plain(class_names[class_index])} ({probabilities[class_index]:.1%}): "
             "red areas raised its score most",
         )
-    st.caption(f"Grad-CAM uses the last convolutional layer ({explain.layer_name}), so the map is coarse.")
+    st.caption(f"Grad-CAM uses the last convolutional layer ({plain(explain.layer_name)}), so the map is coarse.")

@@ -9,6 +9,7 @@ from cifar_cnn import runs
 from cifar_cnn.data import Dataset
 from cifar_cnn.images import enlarge
 from cifar_cnn.ui.explain import show_explanation
+from cifar_cnn.ui.text import plain
 
 CELL_KEY = "selected_cell"  # (true class, predicted class) of the open confusion-matrix cell
 DETAIL_KEY = "detail_image"  # test-set index of the image to explain
@@ -59,9 +60,9 @@ def paged_gallery(indices: np.ndarray, probabilities: np.ndarray, labels: np.nda
         columns = st.columns(COLUMNS)
         for column, index in zip(columns, shown[row_start : row_start + COLUMNS]):
             true_class, predicted_class = int(labels[index]), int(np.argmax(probabilities[index]))
-            caption = f"#{index} {class_names[true_class]} {probabilities[index, true_class]:.0%}"
+            caption = f"\\#{index} {plain(class_names[true_class])} {probabilities[index, true_class]:.0%}"
             if predicted_class != true_class:
-                caption += f" · {class_names[predicted_class]} {probabilities[index, predicted_class]:.0%}"
+                caption += f" · {plain(class_names[predicted_class])} {probabilities[index, predicted_class]:.0%}"
             with column:
                 if dataset is not None:
                     st.image(enlarge(dataset.x_test[index], 3), caption=caption)
@@ -77,7 +78,7 @@ def show_requested_detail(run: runs.Run, probabilities: np.ndarray, labels: np.n
     if index is None or dataset is None:
         return
 
-    @st.dialog(f"Test image #{index}: true class {class_names[int(labels[index])]}", width="large")
+    @st.dialog(f"Test image \\#{index}: true class {plain(class_names[int(labels[index])])}", width="large")
     def detail():
         show_explanation(run, dataset.x_test[index], probabilities[index], class_names, true_class=int(labels[index]))
 

@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 from cifar_cnn import runs
 from cifar_cnn.data import Dataset, DataError
 from cifar_cnn.ui.resources import load_dataset_with_progress
+from cifar_cnn.ui.text import plain, plain_list
 
 DOWNLOAD, LOCAL = "Keras download (needs internet)", "Local path"
 _REQUESTED_RUN_KEY = "_requested_run"
@@ -119,14 +120,14 @@ def _data_source() -> tuple[Dataset | None, str | None]:
     try:
         dataset = load_dataset_with_progress(source)
     except DataError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return None, str(error)
     st.caption(
         f"{len(dataset.x_train):,} train and {len(dataset.x_test):,} test images, "
-        f"{dataset.num_classes} classes: {', '.join(dataset.class_names)}"
+        f"{dataset.num_classes} classes: {plain_list(dataset.class_names)}"
     )
     for note in dataset.notes:
-        st.caption(f"Note: {note}")
+        st.caption(f"Note: {plain(note)}")
     return dataset, None
 
 
@@ -134,7 +135,7 @@ def _run_selector() -> tuple[list[runs.Run], runs.Run | None]:
     st.subheader("Run")
     found, problems = runs.list_runs()
     for problem in problems:
-        st.warning(problem)
+        st.warning(plain(problem))
     if not found:
         st.caption("No runs yet: train one on the Train page.")
         return found, None
@@ -170,7 +171,7 @@ def require_run(context: AppContext, needs: str) -> runs.Run:
         st.stop()
     has_it = run.has_predictions if needs == "predictions" else run.has_model
     if not has_it:
-        st.warning(f"Run {run.run_id} is {run.state} and has no saved {'test predictions' if needs == 'predictions' else 'model'}. "
-                   f"Pick another run in the sidebar. {run.message}")
+        st.warning(f"Run {plain(run.run_id)} is {plain(run.state)} and has no saved {'test predictions' if needs == 'predictions' else 'model'}. "
+                   f"Pick another run in the sidebar. {plain(run.message)}")
         st.stop()
     return run
