@@ -2,6 +2,7 @@
 
 import os
 import pickle
+import re
 import shutil
 import sys
 import tarfile
@@ -298,6 +299,77 @@ def test_a_file_named_zip_that_is_not_one(tmp_path, cache_dir):
         load_dataset(tmp_path / "data.zip", cache_dir=cache_dir)
 
 
+# Names a person could not read, or that display as something they are not (U+202E turns "cat" + "gpj.exe" around).
+UNREADABLE_NAMES = ["   ", "ca\u202et", "two\nlines", "zero\u200bwidth", "tab\there"]
+
+
+@pytest.mark.parametrize("name", UNREADABLE_NAMES)
+def test_class_folders_with_unreadable_names_are_refused(tree, cache_dir, name):
+    for split in ("train", "test"):
+        (tree / split / "frog").rename(tree / split / name)
+    with pytest.raises(DataError) as error:
+        load_dataset(tree, cache_dir=cache_dir)
+    message = str(error.value)
+    assert f"the class name {name!r}" in message and "rename that folder" in message
+    assert cache_files(cache_dir) == []
+
+
+def test_class_folders_with_unreadable_names_in_an_archive_are_refused(tree, tmp_path, cache_dir):
+    for split in ("train", "test"):
+        (tree / split / "dog").rename(tree / split / "do\u202eg")
+    with pytest.raises(DataError, match=r"tree.zip: the class name 'do\\u202eg' holds U\+202E \(RIGHT-TO-LEFT OVERRIDE\)"):
+        load_dataset(make_zip(tree, tmp_path / "tree.zip"), cache_dir=cache_dir)
+
+
+def write_label_names(folder, names):
+    (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": names}, protocol=2))
+
+
+@pytest.mark.parametrize("name", ["", *UNREADABLE_NAMES, "nul\x00"])
+def test_official_label_names_that_are_unreadable_are_refused(tmp_path, cache_dir, name):
+    folder = write_official_batches(tmp_path / "official")
+    # Bytes, as in the real file; but an empty one as text: Python 3 pickles b"" as a call of bytes(), which the loader refuses.
+    write_label_names(folder, [f"class{index}".encode() for index in range(9)] + [name.encode() if name else name])
+    with pytest.raises(DataError) as error:
+        load_dataset(folder, cache_dir=cache_dir)
+    message = str(error.value)
+    assert f"batches.meta in {folder}: the class name {name!r}" in message and "Fix label_names in batches.meta" in message
+
+
+@pytest.mark.parametrize("names, words", [
+    ([b"cat", b"\xff\xfe"], "not UTF-8 text"),
+    ([b"cat", b"dog", b"cat"], "the class name 'cat' appears twice"),
+])
+def test_official_label_names_that_are_not_text_or_repeat_are_refused(tmp_path, cache_dir, names, words):
+    folder = write_official_batches(tmp_path / "official", num_classes=3)
+    write_label_names(folder, names)
+    with pytest.raises(DataError, match=f"batches.meta in .*{words}"):
+        load_dataset(folder, cache_dir=cache_dir)
+
+
+@pytest.mark.parametrize("labels, shown", [
+    ([0.5, 1, 2, 3, 4, 5], "float64, for example 0.5"),
+    ([0, 1, 2, 3, 4, 5.0], "float64, for example 0.0"),  # whole, but a float all the same: which class would 2.5 have been?
+    (["0", 1, 2, 3, 4, 5], "<U21, for example '0'"),
+])
+def test_official_labels_that_are_not_integers_are_refused(tmp_path, cache_dir, labels, shown):
+    """np.asarray(labels, dtype=np.int64) would make 0.5 a 0 without a word."""
+    folder = write_official_batches(tmp_path / "official")
+    batch = pickle.loads((folder / "data_batch_4").read_bytes(), encoding="bytes")
+    batch[b"labels"] = labels
+    (folder / "data_batch_4").write_bytes(pickle.dumps(batch, protocol=2))
+    with pytest.raises(DataError, match=f"data_batch_4 in .* has labels that are not integers \\(of type {re.escape(shown)}\\)"):
+        load_dataset(folder, cache_dir=cache_dir)
+
+
+@pytest.mark.parametrize("bad_labels, words", [(np.array([[1], [10]]), "outside 0..9"), (np.array([[1.0], [0.5]]), "not integers")])
+def test_keras_download_labels_are_checked_too(keras_cifar10, cache_dir, bad_labels, words):
+    x = np.zeros((2, 32, 32, 3), dtype=np.uint8)
+    keras_cifar10.load_data = lambda: ((x, np.array([[1], [2]])), (x, bad_labels))
+    with pytest.raises(DataError, match=f"test split of Keras CIFAR-10 download.* {words}"):
+        load_dataset(cache_dir=cache_dir)
+
+
 # ------------------------------------------------------------------ images that need converting
 
 
@@ -535,3 +607,25 @@ def test_tar_members_are_read_in_one_pass(tree, tmp_path, cache_dir, monkeypatch
     monkeypatch.setattr(tarfile.TarFile, "extractfile", recording)
     load_dataset(archive, cache_dir=cache_dir)
     assert positions == sorted(positions) and len(positions) == 18
+
+
+def rewrite_cache(cache_file, **changes):
+    """Change arrays in a cache file and keep its fingerprint, as damage or tampering would."""
+    with np.load(cache_file, allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    arrays.update(changes)
+    with open(cache_file, "wb") as stream:
+        np.savez(stream, **arrays)
+
+
+@pytest.mark.parametrize("changes", [
+    {"y_train": np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 7])},  # class 7 of 3
+    {"y_test": np.array([0, 0, 1, 1, 2, -1])},
+    {"class_names": np.array(["cat", "do\u202eg", "frog"])},
+    {"class_names": np.array(["cat", "", "frog"])},
+])
+def test_a_cache_file_with_labels_or_names_the_source_would_refuse_is_decoded_again(tree, cache_dir, changes):
+    load_dataset(tree, cache_dir=cache_dir)
+    [cached] = cache_files(cache_dir)
+    rewrite_cache(cached, **changes)
+    assert_is_the_tree(load_dataset(tree, cache_dir=cache_dir))

@@ -16,7 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from cifar_cnn.data.dataset import Dataset
+from cifar_cnn.data.dataset import (
+    DataError,
+    Dataset,
+    check_class_names,
+    check_label_range,
+)
 
 FORMAT_VERSION = 2  # bump when decoding changes, so that caches of the old decoding are rebuilt
 
@@ -79,11 +84,21 @@ def read(file: Path, expected_fingerprint: str) -> Dataset | None:
 
 
 def _looks_whole(dataset: Dataset) -> bool:
+    """Whether the cached arrays pass the checks the source's did: a cache file is only a file, which anything
+    may have damaged or replaced, and labels beyond the classes would fail far from here, in training."""
     def split_ok(images: np.ndarray, labels: np.ndarray) -> bool:
         return (images.dtype == np.uint8 and images.shape[1:] == (32, 32, 3)
                 and labels.dtype == np.int64 and labels.shape == (len(images),))
 
-    return split_ok(dataset.x_train, dataset.y_train) and split_ok(dataset.x_test, dataset.y_test) and len(dataset.class_names) > 0
+    if not (split_ok(dataset.x_train, dataset.y_train) and split_ok(dataset.x_test, dataset.y_test) and dataset.class_names):
+        return False
+    try:
+        check_class_names(dataset.class_names, str(dataset.source), "")
+        for labels in (dataset.y_train, dataset.y_test):
+            check_label_range(labels, dataset.num_classes, str(dataset.source))
+    except DataError:
+        return False
+    return True
 
 
 def write(file: Path, dataset: Dataset, source_fingerprint: str) -> None:

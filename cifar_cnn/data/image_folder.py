@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
-from cifar_cnn.data.dataset import DataError, Dataset, Progress
+from cifar_cnn.data.dataset import DataError, Dataset, Progress, check_class_names
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SPLITS = ("train", "test")
@@ -74,6 +74,8 @@ def files_in_folder(root: Path) -> tuple[list[ImageFile], dict[str, set[str]]]:
 
 def assemble(files: list[ImageFile], classes: dict[str, set[str]], source: str, progress: Progress) -> Dataset:
     """Decode every image and label it by its class folder."""
+    # The names first: the other checks' messages show them.
+    check_class_names(sorted(set().union(*classes.values())), source, "Class names are folder names: rename that folder in train/ and test/.")
     check_classes(files, classes, source)
     class_names = tuple(sorted(classes["train"]))
     label_of = {name: label for label, name in enumerate(class_names)}
@@ -134,6 +136,9 @@ def decode(file: ImageFile) -> tuple[np.ndarray, tuple[int, int], str]:
         data = file.read()
     except OSError as error:
         raise DataError(f"{file.where} could not be read ({error}).") from None
+    except MemoryError:
+        raise DataError(f"{file.where} is too large to read into this computer's memory; CIFAR-10 images are 32x32 pixels. "
+                        "Remove it or shrink it.") from None
     try:
         with Image.open(io.BytesIO(data)) as image:
             size, mode = image.size, image.mode
@@ -143,6 +148,12 @@ def decode(file: ImageFile) -> tuple[np.ndarray, tuple[int, int], str]:
             if image.size != SIZE:
                 image = image.resize(SIZE, Image.Resampling.BICUBIC)
             return np.asarray(image, dtype=np.uint8), size, mode
+    except UnidentifiedImageError:  # its message shows the in-memory buffer's repr, which helps nobody
+        raise DataError(f"{file.where} could not be decoded as an image: its contents are not PNG, JPEG or any other image "
+                        "format Pillow reads. Remove or replace it.") from None
+    except MemoryError:
+        raise DataError(f"{file.where} ({len(data):,} bytes) is too large to decode in this computer's memory; "
+                        "CIFAR-10 images are 32x32 pixels. Remove it or shrink it.") from None
     except Exception as error:  # Pillow raises many kinds of error for damaged files
         raise DataError(f"{file.where} could not be decoded as an image ({type(error).__name__}: {error}). Remove or replace it.") from None
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from cifar_cnn.data.dataset import ACCEPTED_LAYOUTS, CIFAR10_CLASSES, DataError, Dataset, Progress
+from cifar_cnn.data.dataset import (
+    ACCEPTED_LAYOUTS,
+    CIFAR10_CLASSES,
+    DataError,
+    Dataset,
+    Progress,
+    check_label_range,
+    integer_labels,
+)
 
 SOURCE = "Keras CIFAR-10 download"
 HOW_TO_USE_A_LOCAL_COPY = (
@@ -22,11 +30,18 @@ def load_keras_cifar10(progress: Progress) -> Dataset:
     except Exception as error:  # no network, a proxy, a half-downloaded file...
         raise DataError(f"Downloading CIFAR-10 through Keras failed ({type(error).__name__}: {error}). {HOW_TO_USE_A_LOCAL_COPY}") from None
     progress(1.0, "Loaded CIFAR-10")
+    # The labels get the checks a local copy's get: the download is a file in ~/.keras/datasets that anything may
+    # have replaced. (Its class names are CIFAR10_CLASSES: Keras returns none.)
+    labels = {}
+    for split, values in (("train", y_train), ("test", y_test)):
+        where = f"The {split} split of {SOURCE} (~/.keras/datasets/cifar-10-batches-py)"
+        labels[split] = integer_labels(values, where)  # Keras gives labels as (N, 1); these are (N,)
+        check_label_range(labels[split], len(CIFAR10_CLASSES), where)
     return Dataset(
         x_train=np.asarray(x_train, dtype=np.uint8),
-        y_train=np.asarray(y_train, dtype=np.int64).reshape(-1),  # Keras gives labels as (N, 1)
+        y_train=labels["train"],
         x_test=np.asarray(x_test, dtype=np.uint8),
-        y_test=np.asarray(y_test, dtype=np.int64).reshape(-1),
+        y_test=labels["test"],
         class_names=CIFAR10_CLASSES,
         source=SOURCE,
     )

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from cifar_cnn.data.dataset import CIFAR10_CLASSES, DataError, Dataset, Progress
+from cifar_cnn.data.dataset import (
+    CIFAR10_CLASSES,
+    DataError,
+    Dataset,
+    Progress,
+    check_class_names,
+    check_label_range,
+    integer_labels,
+)
 from cifar_cnn.data.safe_pickle import load_batch
 
 TRAIN_BATCHES = tuple(f"data_batch_{index}" for index in range(1, 6))
@@ -16,6 +24,7 @@ META = "batches.meta"
 BATCH_FILES = (*TRAIN_BATCHES, TEST_BATCH, META)
 FOLDER_NAME = "cifar-10-batches-py"
 IMAGE_VALUES = 32 * 32 * 3
+FIX_NAMES = f"Fix label_names in {META}, or delete {META} to use CIFAR-10's class names."
 
 
 def batches_folder(path: Path) -> Path | None:
@@ -54,8 +63,7 @@ def assemble(read: Callable[[str], bytes | None], source: str, progress: Progres
     y_train = np.concatenate([labels for _, labels in parts[:-1]])
     x_test, y_test = parts[-1]
     for labels, name in ((y_train, "the data_batch files"), (y_test, TEST_BATCH)):
-        if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
-            raise DataError(f"{name} in {source} has labels outside 0..{len(class_names) - 1}, one per class.")
+        check_label_range(labels, len(class_names), f"{name} in {source}")
     progress(1.0, f"Read {len(x_train) + len(x_test):,} images")
     return Dataset(x_train, y_train, x_test, y_test, class_names, source)
 
@@ -68,7 +76,12 @@ def _class_names(meta: bytes | None, where: str) -> tuple[str, ...]:
     names = labels.get(b"label_names") if isinstance(labels, dict) else None
     if not isinstance(names, list) or not names:
         raise DataError(f"{where} has no label_names list; delete the file to use CIFAR-10's class names.")
-    return tuple(name.decode() if isinstance(name, bytes) else str(name) for name in names)
+    try:
+        class_names = tuple(name.decode() if isinstance(name, bytes) else str(name) for name in names)
+    except UnicodeDecodeError as error:
+        raise DataError(f"{where} has a class name that is not UTF-8 text ({error}). {FIX_NAMES}") from None
+    check_class_names(class_names, where, FIX_NAMES)
+    return class_names
 
 
 def _images_and_labels(batch, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -81,10 +94,7 @@ def _images_and_labels(batch, where: str) -> tuple[np.ndarray, np.ndarray]:
             f"{where} holds image data of shape {shape}, not rows of 3072 values (32x32 pixels x 3 colours): "
             "it is not a CIFAR-10 batch of 32x32 images."
         )
-    try:
-        labels = np.asarray(batch[b"labels"], dtype=np.int64).reshape(-1)
-    except (TypeError, ValueError) as error:
-        raise DataError(f"{where} has labels that are not whole numbers ({error}).") from None
+    labels = integer_labels(batch[b"labels"], where)
     if data.dtype != np.uint8 or len(labels) != len(data):
         raise DataError(f"{where} has {len(data)} images of type {data.dtype} and {len(labels)} labels; expected uint8 and one label each.")
     # Each row is channel-planar: 1024 red values, then 1024 green, then 1024 blue.
