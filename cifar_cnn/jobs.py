@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cifar_cnn.data import Dataset
+from cifar_cnn.paths import describe_os_error
 from cifar_cnn.training.live import LiveHistory
 from cifar_cnn.training import TrainConfig, TrainResult, train
 
@@ -97,6 +98,8 @@ class JobRunner:
     def _run(job: TrainingJob, dataset: Dataset, runs_dir: Path | None) -> None:
         try:
             job.result = train(job.config, dataset, runs_dir=runs_dir, live=job.live)
+        except OSError as error:  # a runs folder that cannot be written, a full disk: say what to do about it
+            job.error = f"Training could not start: {describe_os_error(error)}"
         except Exception as error:  # training records its own failures; this is what happens before a run exists
             job.error = f"Training could not start: {error}"
         finally:

@@ -11,18 +11,25 @@ A run folder holds:
 
 Every file is written atomically (temporary file, then rename), so a crash
 never leaves a half-written file behind. A run whose process died while it
-was running is reported as `interrupted`.
+was running is reported as `interrupted`. Every file is checked when it is
+read (`run_schema`): a run with a file that is missing or holds a wrong value
+is listed as `damaged`, with what is wrong, and never breaks a listing.
 """
 
 from __future__ import annotations
 
+import errno
+import itertools
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
 import threading
 import time
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +38,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from cifar_cnn.paths import default_runs_dir
+from cifar_cnn import run_schema
+from cifar_cnn.paths import default_runs_dir, describe_os_error, shorten
 
 CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
@@ -41,7 +49,8 @@ METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.npz"
 
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
-STATES = ("running", "completed", "stopped", "failed", "interrupted")
+STATES = run_schema.STATES
+DAMAGED = "damaged"  # a listed run whose files cannot be used; never written to status.json
 
 # Runs that a thread of this process is training right now. A run file that
 # says "running" for this process but is not listed here lost its trainer.
@@ -85,6 +94,8 @@ class Run:
     @property
     def progress(self) -> str:
         """Epochs done against the plan: "3 of 10", or "5 in 10 min" for a run trained for a time budget."""
+        if self.state == DAMAGED:
+            return "-"
         if self.config.get("minutes"):
             return f"{self.epochs_done} in {self.config['minutes']:g} min"
         return f"{self.epochs_done} of {self.config.get('epochs', '?')}"
@@ -92,7 +103,7 @@ class Run:
     @property
     def duration_s(self) -> float | None:
         started, finished = self.status.get("started_at"), self.status.get("finished_at")
-        if started is None:
+        if started is None or self.state == DAMAGED:
             return None
         return (finished or self.status.get("updated_at") or started) - started
 
@@ -128,40 +139,55 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"Cannot store {type(value).__name__} in JSON")
 
 
-def new_run_id(arch: str, runs_dir: Path) -> str:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_id = f"{stamp}-{arch}"
-    suffix = 2
-    while (runs_dir / run_id).exists():
-        run_id = f"{stamp}-{arch}-{suffix}"
-        suffix += 1
-    return run_id
-
-
 def create_run(config: dict[str, Any], runs_dir: Path | None = None) -> Path:
-    """Make a new run folder with its config and a `running` status."""
+    """Make a new run folder with its config and a `running` status.
+
+    The folder is filled under a hidden name and then renamed to its id, `<date>-<time>-<arch>`, with `-2`, `-3`...
+    after it when trainings start in the same second. Renaming onto a folder that holds files fails, so two processes
+    can never get the same id, and a listing never sees a run without its files."""
     runs_dir = Path(runs_dir or default_runs_dir())
     runs_dir.mkdir(parents=True, exist_ok=True)
-    run_id = new_run_id(str(config.get("arch", "run")), runs_dir)
-    run_dir = runs_dir / run_id
-    run_dir.mkdir()
-    _write_json(run_dir / CONFIG_FILE, config)
-    now = time.time()
-    with _active_lock:
-        _active_here.add(str(run_dir.resolve()))
-    _write_json(
-        run_dir / STATUS_FILE,
-        {
-            "state": "running",
-            "message": "",
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started_at": now,
-            "updated_at": now,
-            "finished_at": None,
-        },
-    )
+    staging = Path(tempfile.mkdtemp(dir=runs_dir, prefix=".new-run-"))
+    try:
+        _write_json(staging / CONFIG_FILE, config)
+        _write_json(staging / STATUS_FILE, _running_status())
+        # Held while renaming: a thread of this process that reads the new run waits until it is registered as ours.
+        with _active_lock:
+            run_dir = _claim_run_id(staging, runs_dir, str(config.get("arch", "run")))
+            _active_here.add(str(run_dir.resolve()))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return run_dir
+
+
+def _running_status() -> dict[str, Any]:
+    now = time.time()
+    return {
+        "state": "running",
+        "message": "",
+        "pid": os.getpid(),
+        "process_start": _process_start(os.getpid()),  # with the pid, names this process even after the pid is reused
+        "host": socket.gethostname(),
+        "started_at": now,
+        "updated_at": now,
+        "finished_at": None,
+    }
+
+
+def _claim_run_id(staging: Path, runs_dir: Path, arch: str) -> Path:
+    """Rename `staging` to the first free id of this second; returns the run folder."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}-{re.sub(r'[^A-Za-z0-9_-]', '_', arch)[:40]}"
+    for number in itertools.count(1):
+        run_dir = runs_dir / (base if number == 1 else f"{base}-{number}")
+        try:
+            os.rename(staging, run_dir)  # replaces only an empty folder; fails on a run (ENOTEMPTY) or a file (ENOTDIR)
+        except OSError as error:
+            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+                raise
+            continue
+        return run_dir
 
 
 def update_status(run_dir: Path, state: str, message: str = "") -> None:
@@ -213,11 +239,21 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise RunError(f"{path} is missing.") from None
-    except (OSError, ValueError) as error:
-        raise RunError(f"{path} is not valid JSON ({error}).") from None
+        raise RunError(f"{path.name} is missing") from None
+    except OSError as error:
+        raise RunError(f"{path.name} cannot be read ({error.strerror or error})") from None
+    except ValueError as error:  # also UnicodeDecodeError
+        raise RunError(f"{path.name} is not valid JSON ({shorten(str(error), 80)})") from None
     if not isinstance(data, dict):
-        raise RunError(f"{path} does not hold a JSON object.")
+        raise RunError(f"{path.name} holds a JSON {type(data).__name__} where an object belongs")
+    return data
+
+
+def _read_checked_json(path: Path, schema: dict[str, run_schema.Field]) -> dict[str, Any]:
+    data = _read_json(path)
+    problem = run_schema.object_problem(data, schema)
+    if problem:
+        raise RunError(f"{path.name}: {problem}")
     return data
 
 
@@ -231,17 +267,60 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _effective_status(run_dir: Path, status: dict[str, Any]) -> dict[str, Any]:
-    """Turn a stale `running` into `interrupted` when its trainer is gone."""
-    if status.get("state") != "running" or status.get("host") != socket.gethostname():
-        return status
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat from the third on (the process' name, which may hold spaces, cut off); None
+    where there is no such process or no /proc (not Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def _process_start(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks after boot (field 22 of /proc/<pid>/stat), or None where unknown.
+
+    An ended process' id is soon given to another one; the id and its start time together name one process."""
+    fields = _proc_stat(pid)
+    return int(fields[19]) if fields else None
+
+
+def _is_python_started_before(pid: int, start_ticks: int, moment: float) -> bool:
+    """Whether process `pid` runs Python and started no later than `moment` (a time.time()), as the trainer of a run
+    started at `moment` did. For runs of older versions, which recorded the process id alone."""
+    try:
+        program = os.path.basename(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0])
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
+    except (OSError, ValueError, StopIteration, IndexError):
+        return True  # cannot tell: keep the old answer, that a live id is the trainer
+    started = boot + start_ticks / os.sysconf("SC_CLK_TCK")
+    # /proc's boot time is in whole seconds and moves when the clock is set: allow a little slack.
+    return b"python" in program and started <= moment + 2.0
+
+
+def _trainer_alive(run_dir: Path, status: dict[str, Any]) -> bool:
     pid = status.get("pid")
+    if pid is None:
+        return False
     if pid == os.getpid():
         with _active_lock:
-            alive = str(run_dir.resolve()) in _active_here
-    else:
-        alive = isinstance(pid, int) and _process_alive(pid)
-    if alive:
+            return str(run_dir.resolve()) in _active_here
+    if not _process_alive(pid):
+        return False
+    current_start = _process_start(pid)
+    if current_start is None:
+        return True  # no /proc: the live id is all there is to go by
+    recorded_start = status.get("process_start")
+    if recorded_start is None:
+        return _is_python_started_before(pid, current_start, status["started_at"])
+    return recorded_start == current_start
+
+
+def _effective_status(run_dir: Path, status: dict[str, Any]) -> dict[str, Any]:
+    """Turn a stale `running` into `interrupted` when its trainer is gone, or its process id now names another process."""
+    if status["state"] != "running" or status.get("host") != socket.gethostname():
+        return status
+    if _trainer_alive(run_dir, status):
         return status
     return {**status, "state": "interrupted", "message": "The training process ended before the run finished."}
 
@@ -251,57 +330,95 @@ def _read_history(path: Path) -> pd.DataFrame:
         return pd.DataFrame(columns=HISTORY_COLUMNS)
     try:
         frame = pd.read_csv(path)
-    except (OSError, ValueError) as error:
-        raise RunError(f"{path} is not a readable CSV file ({error}).") from None
-    missing = [column for column in HISTORY_COLUMNS if column not in frame.columns]
-    if missing:
-        raise RunError(f"{path} lacks the columns {', '.join(missing)}.")
+    except (OSError, ValueError) as error:  # pandas' parser errors are ValueErrors
+        raise RunError(f"{path.name} is not a readable CSV file ({shorten(str(error), 80)})") from None
+    problem = run_schema.history_problem(frame, HISTORY_COLUMNS)
+    if problem:
+        raise RunError(f"{path.name}: {problem}")
     return frame
 
 
-def load_run(run: str | Path, runs_dir: Path | None = None) -> Run:
-    """Load a run by folder path or by id (a folder name under `runs_dir`)."""
-    run_dir = resolve_run_dir(run, runs_dir)
-    status = _read_json(run_dir / STATUS_FILE)
-    if status.get("state") not in STATES:
-        raise RunError(f"{run_dir / STATUS_FILE} has an unknown state {status.get('state')!r}.")
-    metrics = _read_json(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).exists() else None
+def _read_run(run_dir: Path) -> Run:
+    """The run in `run_dir`, every file checked. Raises RunError with one line naming the file and what is wrong."""
+    status = _read_checked_json(run_dir / STATUS_FILE, run_schema.STATUS)
+    config = _read_checked_json(run_dir / CONFIG_FILE, run_schema.CONFIG)
+    metrics = _read_checked_json(run_dir / METRICS_FILE, run_schema.METRICS) if (run_dir / METRICS_FILE).exists() else None
     return Run(
         run_id=run_dir.name,
         path=run_dir,
-        config=_read_json(run_dir / CONFIG_FILE),
+        config=config,
         status=_effective_status(run_dir, status),
         metrics=metrics,
         history=_read_history(run_dir / HISTORY_FILE),
     )
 
 
+def _damaged_run(run_dir: Path, problem: str) -> Run:
+    """A listing's entry for a run whose files cannot be used: it shows, with what is wrong, and can be deleted."""
+    try:
+        modified = run_dir.stat().st_mtime  # when its files last changed: near enough to sort it among the others
+    except OSError:
+        modified = None
+    return Run(run_id=run_dir.name, path=run_dir, config={}, status={"state": DAMAGED, "message": problem, "started_at": modified})
+
+
+def load_run(run: str | Path, runs_dir: Path | None = None) -> Run:
+    """Load a run by id (a folder name under `runs_dir`) or by folder path (see `resolve_run_dir`).
+
+    Raises RunError, one line, for a run that is missing or damaged."""
+    run_dir = resolve_run_dir(run, runs_dir)
+    try:
+        return _read_run(run_dir)
+    except RunError as error:
+        raise RunError(f"Run {shorten(run_dir.name, 80)} is damaged: {error}.") from None
+
+
 def resolve_run_dir(run: str | Path, runs_dir: Path | None = None) -> Path:
-    candidate = Path(run)
-    if not candidate.is_dir():
-        runs_dir = Path(runs_dir or default_runs_dir())
-        candidate = runs_dir / str(run)
-        if str(run) in ("", ".", "..") or candidate.resolve().parent != runs_dir.resolve():
-            raise RunError(f"{run!r} is not a run id. List runs with `python -m cifar_cnn runs`.")
-    if not candidate.is_dir():
-        raise RunError(f"No run {str(run)!r} in {runs_dir}. List runs with `python -m cifar_cnn runs`.")
-    return candidate
+    """The folder of a run given by id or by path.
+
+    With `runs_dir` given, only its own folders are runs, after resolving symbolic links and `..`: a command line
+    must not make the program read any folder on the machine as a run. Without it, a folder path is taken as it is
+    (the app and the library pass folders that `list_runs` and `train` gave them), and an id is looked up in the
+    default runs folder."""
+    try:
+        if runs_dir is None and Path(run).is_dir():
+            return Path(run)
+        return _run_dir_inside(str(run), Path(runs_dir or default_runs_dir()))
+    except OSError as error:
+        raise RunError(f"{shorten(repr(str(run)), 80)} is not a run: {describe_os_error(error)}") from None
+
+
+def _run_dir_inside(run: str, runs_dir: Path) -> Path:
+    shown = shorten(repr(run), 80)
+    how_to_list = "List runs with `python -m cifar_cnn runs`."
+    if run:
+        root = runs_dir.resolve()
+        for candidate in (runs_dir / run, Path(run)):  # an id first; then a path, relative to the working folder
+            if candidate.is_dir():
+                if candidate.resolve().parent != root:
+                    raise RunError(f"{shown} is not a run: runs are the folders in {shorten(str(runs_dir))}. {how_to_list}")
+                return candidate
+    raise RunError(f"No run {shown} in {shorten(str(runs_dir))}. {how_to_list}")
 
 
 def list_runs(runs_dir: Path | None = None) -> tuple[list[Run], list[str]]:
-    """All readable runs, newest first, and one message per damaged run folder."""
+    """Every run, newest first, damaged ones included (state `damaged`, message saying what is wrong), and one line
+    per damaged run. Raises RunError when the runs folder itself cannot be read."""
     runs_dir = Path(runs_dir or default_runs_dir())
+    try:
+        if not runs_dir.is_dir():
+            return [], []
+        folders = sorted(entry for entry in runs_dir.iterdir() if entry.is_dir() and not entry.name.startswith("."))
+    except OSError as error:
+        raise RunError(f"Cannot read the runs folder: {describe_os_error(error)}") from None
     runs: list[Run] = []
     problems: list[str] = []
-    if not runs_dir.is_dir():
-        return runs, problems
-    for run_dir in sorted(runs_dir.iterdir()):
-        if not run_dir.is_dir() or run_dir.name.startswith("."):
-            continue
+    for run_dir in folders:
         try:
-            runs.append(load_run(run_dir))
+            runs.append(_read_run(run_dir))
         except RunError as error:
-            problems.append(f"Skipped damaged run {run_dir.name}: {error}")
+            runs.append(_damaged_run(run_dir, str(error)))
+            problems.append(f"Run {shorten(run_dir.name, 80)} is damaged: {error}.")
     runs.sort(key=lambda run: run.status.get("started_at") or 0, reverse=True)
     return runs, problems
 
@@ -313,10 +430,20 @@ def load_model(run: Run):
     path = run.path / MODEL_FILE
     if not path.is_file():
         raise RunError(f"Run {run.run_id} has no saved model ({path} is missing); it may have failed or been interrupted.")
+    # Keras calls a file that is not a zip archive "not found": say what it is.
+    if not zipfile.is_zipfile(path):
+        raise RunError(_damaged_model_message(run, path, "it is not a Keras model archive"))
     try:
         return keras.models.load_model(path, safe_mode=True, compile=False)
-    except Exception as error:  # Keras raises many types for a damaged file
-        raise RunError(f"{path} could not be loaded: {error}") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+        raise RunError(_damaged_model_message(run, path, shorten(str(error), 100))) from None
+    except Exception as error:  # Keras raises many types for a file it cannot use
+        raise RunError(f"The model file {path} of run {run.run_id} could not be loaded ({shorten(str(error), 200)}); it may be "
+                       "damaged or saved by another Keras version. Train the run again, or delete it.") from None
+
+
+def _damaged_model_message(run: Run, path: Path, detail: str) -> str:
+    return f"The model file {path} of run {run.run_id} is damaged ({detail}). Train the run again, or delete it."
 
 
 def class_names(run: Run, count: int) -> list[str]:
@@ -348,25 +475,35 @@ def load_predictions(run: Run) -> tuple[np.ndarray, np.ndarray]:
     path = run.path / PREDICTIONS_FILE
     if not path.is_file():
         raise RunError(f"Run {run.run_id} has no test predictions ({path} is missing); it may have failed or been interrupted.")
+    if path.stat().st_size == 0:  # NumPy would say "No data left in file"
+        raise RunError(f"The test predictions of run {run.run_id} are empty ({path} has 0 bytes). Train the run again, or delete it.")
     try:
         with np.load(path, allow_pickle=False) as data:
             probabilities, labels = data["probabilities"], data["labels"]
-    except Exception as error:
-        raise RunError(f"{path} could not be read: {error}") from None
-    if probabilities.ndim != 2 or labels.shape != (probabilities.shape[0],):
-        raise RunError(f"{path} holds arrays of unexpected shapes {probabilities.shape} and {labels.shape}.")
+    except Exception as error:  # NumPy and zipfile raise many types for a damaged file
+        raise RunError(f"{path} could not be read ({shorten(str(error), 100)}). Train the run again, or delete it.") from None
+    problem = run_schema.predictions_problem(probabilities, labels)
+    if problem:
+        raise RunError(f"{path} {problem}. Train the run again, or delete it.")
+    if len(labels) == 0:
+        raise RunError(f"The test set of run {run.run_id} is empty: {path} holds predictions for 0 test images, so there is "
+                       "nothing to evaluate. Train it on a dataset with test images, or delete it.")
     return probabilities, labels
 
 
 def delete_run(run: str | Path, runs_dir: Path | None = None) -> None:
-    """Delete a run folder. Refuses a run that is still training."""
-    run_dir = resolve_run_dir(run, runs_dir)
+    """Delete a run folder of `runs_dir` (the default runs folder if None), damaged or not. Refuses a run that is
+    still training. Raises RunError, also for what the operating system refuses."""
+    run_dir = resolve_run_dir(run, Path(runs_dir or default_runs_dir()))  # never a folder outside the runs
     if not (run_dir / CONFIG_FILE).exists() and not (run_dir / STATUS_FILE).exists():
         raise RunError(f"{run_dir} does not look like a run folder; not deleting it.")
     try:
-        status = _effective_status(run_dir, _read_json(run_dir / STATUS_FILE))
+        status = _effective_status(run_dir, _read_checked_json(run_dir / STATUS_FILE, run_schema.STATUS))
     except RunError:
-        status = {}
+        status = {}  # a damaged status names no trainer to wait for
     if status.get("state") == "running":
         raise RunError(f"Run {run_dir.name} is still training; stop it before deleting it.")
-    shutil.rmtree(run_dir)
+    try:
+        shutil.rmtree(run_dir)
+    except OSError as error:
+        raise RunError(f"Run {run_dir.name} could not be deleted: {describe_os_error(error)}") from None

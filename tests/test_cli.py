@@ -76,7 +76,7 @@ def test_runs_with_no_runs(tmp_path, capsys):
         (["train", "--preset", "fast", "--weight-decay", "-1"], "Weight decay"),
         (["train", "--validation", "train", "--data", "{data}"], "Validation"),
         (["evaluate", "no-such-run"], "cifar_cnn runs"),
-        (["evaluate", "{data}"], "status.json"),
+        (["evaluate", "{data}"], "is not a run: runs are the folders in"),
         (["train", "--preset", "turbo"], "Unknown preset"),
         (["train", "--schedule", "zigzag"], "schedule"),
         (["train", "--arch-option", "dropout"], "NAME=VALUE"),

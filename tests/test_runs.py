@@ -68,12 +68,12 @@ def test_a_running_run_left_by_an_earlier_trainer_here_is_interrupted(tmp_path):
         lambda d: (d / "history.csv").write_text("a,b\n1,2\n"),
     ],
 )
-def test_damaged_run_folders_are_reported_and_skipped(tmp_path, damage):
+def test_damaged_run_folders_are_listed_as_damaged_and_reported(tmp_path, damage):
     good = finished_run(tmp_path)
     bad = finished_run(tmp_path)
     damage(bad)
     found, problems = runs.list_runs(tmp_path)
-    assert [run.path for run in found] == [good]
+    assert {run.path: run.state for run in found} == {good: "completed", bad: "damaged"}
     assert len(problems) == 1 and bad.name in problems[0]
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from cifar_cnn import devices, inference, pipeline, runs
 from cifar_cnn.data import Dataset
 from cifar_cnn.models import build_model, initialize_whitening
+from cifar_cnn.paths import describe_os_error
 from cifar_cnn.training.batchnorm import RecalibrateBatchNorm, recalibrate_batchnorm
 from cifar_cnn.training.budget import SCHEDULE_RESOLUTION, TimeBudget, schedule_over_budget
 from cifar_cnn.training.config import ConfigError, TrainConfig
@@ -281,6 +282,8 @@ def _failure_message(error: BaseException) -> str:
         return "Training ran out of memory. Try a smaller batch size or a smaller train subset."
     if isinstance(error, KeyboardInterrupt):
         return "Training was interrupted."
+    if isinstance(error, OSError):  # a full disk, a folder made read-only: say what to do, not which class raised it
+        return f"Training failed: {describe_os_error(error)}"
     return f"Training failed: {type(error).__name__}: {error}"
 
 
