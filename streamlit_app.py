@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from cifar_cnn import plots
+import cifar_cnn.ui  # noqa: F401, I001 - first: on a fresh server it shows a notice while TensorFlow loads
+
+from cifar_cnn import plots, run_labels
 from cifar_cnn.ui import format
 from cifar_cnn.ui.sidebar import setup_page
 from cifar_cnn.ui.text import plain, plain_list
@@ -43,8 +45,9 @@ else:
     columns[0].metric("Train accuracy", format.percent(latest.metrics["train_accuracy"]))
     columns[1].metric("Test accuracy", format.percent(latest.metrics["test_accuracy"]))
     columns[2].metric("Epochs", latest.progress)
-    st.caption(f"Run {plain(latest.run_id)} ({plain(latest.state)}, {plain(latest.config.get('arch'))}).")
+    st.caption(f"{plain(run_labels.describe(latest))} (run {plain(latest.run_id)})")
     if len(latest.history):
         left, right = st.columns(2)
-        left.plotly_chart(plots.loss_figure(latest.history))
-        right.plotly_chart(plots.accuracy_figure(latest.history))
+        left.plotly_chart(plots.loss_figure(latest.history, latest.metrics))
+        right.plotly_chart(plots.accuracy_figure(latest.history, latest.metrics))
+        st.caption(plots.CURVES_HELP)

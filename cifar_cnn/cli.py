@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-from cifar_cnn.paths import default_artifacts_dir
+from cifar_cnn.paths import default_artifacts_dir, describe_os_error
 
 USAGE_ERROR = 2
 TRAINING_FAILED = 1
@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="final test predictions also average copies of each image shifted by a pixel diagonally each way "
                             "(default: off; on in the fast preset)")
     train.add_argument("--strategy", help="'default' (one device) or 'mirrored' (tf.distribute.MirroredStrategy over all local GPUs)")
+    train.add_argument("--name", help="a label for the run, shown with it in `runs` and on every page of the app")
 
     evaluate = commands.add_parser("evaluate", help="accuracy, per-class metrics and confusion matrix of a run")
     evaluate.add_argument("run", help="run id (see `runs`) or run folder")
@@ -121,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return {"train": _train, "evaluate": _evaluate, "runs": _runs}[args.command](args)
     except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {' '.join(str(error).splitlines())}", file=sys.stderr)
+        return USAGE_ERROR
+    except OSError as error:  # a path too long, a folder not writable, a full disk: the user's to fix, not a bug
+        print(f"error: {describe_os_error(error)}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
         print("\nerror: Interrupted.", file=sys.stderr)
@@ -196,7 +200,7 @@ def _config_from(args):
         crop_padding=args.crop_padding, alternate_flips=args.alternate_flips, lookahead=args.lookahead,
         shift_lr_scale=args.shift_lr_scale, weight_decay=args.weight_decay, precision=args.precision,
         flip_tta=args.flip_tta, shift_tta=args.shift_tta, validation=args.validation, subset=args.subset,
-        seed=args.seed, strategy=args.strategy,
+        seed=args.seed, strategy=args.strategy, name=args.name,
     )
 
 
@@ -244,7 +248,7 @@ def _evaluate(args) -> int:
     if args.tta:
         _report_tta(run, labels, args)
     if args.html:
-        figures = [plots.loss_figure(run.history), plots.accuracy_figure(run.history), plots.confusion_figure(matrix, names)]
+        figures = [plots.loss_figure(run.history, run.metrics), plots.accuracy_figure(run.history, run.metrics), plots.confusion_figure(matrix, names)]
         try:
             plots.write_html(figures, args.html, title=f"cifar-cnn run {run.run_id}")
         except OSError as error:
@@ -282,7 +286,10 @@ def _report_tta(run, labels, args) -> None:
 def _runs(args) -> int:
     from cifar_cnn import runs
 
-    found, problems = runs.list_runs(_artifacts(args) / "runs")
+    try:
+        found, problems = runs.list_runs(_artifacts(args) / "runs")
+    except runs.RunError as error:
+        raise UsageError(str(error)) from None
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     if not found:
@@ -294,5 +301,5 @@ def _runs(args) -> int:
         train_acc = f"{metrics['train_accuracy']:.2%}" if "train_accuracy" in metrics else "-"
         test_acc = f"{metrics['test_accuracy']:.2%}" if "test_accuracy" in metrics else "-"
         epochs = run.progress
-        print(f"{run.run_id:<34} {run.state:<12} {str(run.config.get('arch')):<10} {epochs:>12} {train_acc:>9} {test_acc:>9}")
+        print(f"{run.run_id:<34} {run.state:<12} {str(run.config.get('arch', '-')):<10} {epochs:>12} {train_acc:>9} {test_acc:>9}")
     return 0

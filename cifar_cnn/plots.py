@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import plotly.colors
 import plotly.graph_objects as go
 
 from cifar_cnn.evaluation import normalize_rows
@@ -21,36 +22,56 @@ def plotly_text(text: object) -> str:
     return html.escape(str(text), quote=False)
 
 
-def _curve_figure(history: pd.DataFrame, column: str, title: str, y_title: str) -> go.Figure:
+# What each curve measures, in the charts' legends and in one line of help under them: "why is validation above
+# training?" is the first question a class asks, and the answer is that the training curve is measured on
+# batches with dropout and augmentation on, while the model is still changing.
+TRAINING_CURVE = "training batches (dropout and augmentation on)"
+VALIDATION_CURVE = "validation (after each epoch, without them)"
+FINAL_EVALUATION = "final evaluation of the training images (without them)"
+CURVES_HELP = (
+    "The training curve is measured on the training batches while the model learns, with dropout and augmentation "
+    "switched on, so it sits below the validation curve and below the final evaluation, which see clean images and the "
+    "whole network."
+)
+LIVE_CURVES_HELP = CURVES_HELP + " Each faint point is one batch; the solid line smooths them."
+
+
+def _curve_figure(history: pd.DataFrame, column: str, title: str, y_title: str, final: float | None = None) -> go.Figure:
     figure = go.Figure()
-    figure.add_trace(go.Scatter(x=history["epoch"], y=history[column], mode="lines+markers", name="train"))
+    figure.add_trace(go.Scatter(x=history["epoch"], y=history[column], mode="lines+markers", name=TRAINING_CURVE))
     validation = f"val_{column}"
     if validation in history and history[validation].notna().any():
-        figure.add_trace(go.Scatter(x=history["epoch"], y=history[validation], mode="lines+markers", name="validation"))
-    figure.update_layout(title=title, xaxis_title="epoch", yaxis_title=y_title, hovermode="x unified", margin=dict(t=50, b=40))
+        figure.add_trace(go.Scatter(x=history["epoch"], y=history[validation], mode="lines+markers", name=VALIDATION_CURVE))
+    if final is not None and len(history):
+        figure.add_trace(go.Scatter(x=[history["epoch"].iloc[-1]], y=[final], mode="markers", name=FINAL_EVALUATION,
+                                    marker=dict(size=13, symbol="star", color="rgb(44,160,44)")))
+    figure.update_layout(title=title, xaxis_title="epoch", yaxis_title=y_title, hovermode="x unified", margin=dict(t=50, b=40),
+                         legend=dict(orientation="h", y=-0.3))
     figure.update_xaxes(tick0=1, dtick=max(1, len(history) // 10) if len(history) else 1)
     return figure
 
 
-def loss_figure(history: pd.DataFrame) -> go.Figure:
-    """Training and validation loss per epoch."""
-    return _curve_figure(history, "loss", "Loss vs epoch", "cross-entropy loss")
+def loss_figure(history: pd.DataFrame, metrics: dict | None = None) -> go.Figure:
+    """Training and validation loss per epoch, and the final evaluation's training loss where `metrics` has it."""
+    return _curve_figure(history, "loss", "Loss vs epoch", "cross-entropy loss", (metrics or {}).get("train_loss"))
 
 
-def accuracy_figure(history: pd.DataFrame) -> go.Figure:
-    """Training and validation accuracy per epoch."""
-    figure = _curve_figure(history, "accuracy", "Accuracy vs epoch", "accuracy")
+def accuracy_figure(history: pd.DataFrame, metrics: dict | None = None) -> go.Figure:
+    """Training and validation accuracy per epoch, and the final evaluation's training accuracy where `metrics` has it."""
+    figure = _curve_figure(history, "accuracy", "Accuracy vs epoch", "accuracy", (metrics or {}).get("train_accuracy"))
     figure.update_yaxes(tickformat=".0%")
     return figure
 
 
-def confusion_figure(matrix: np.ndarray, class_names: list[str] | tuple[str, ...], normalized: bool = False) -> go.Figure:
+def confusion_figure(matrix: np.ndarray, class_names: list[str] | tuple[str, ...], normalized: bool = False,
+                     selected: tuple[int, int] | None = None) -> go.Figure:
     """A heatmap of the confusion matrix: rows are true classes, columns predicted ones.
 
     Hover shows true class, predicted class, count and the share of the row.
     Clicking a `go.Heatmap` cell selects nothing in Streamlit (streamlit issue
     8760), so an invisible marker sits on every cell centre: clicking a cell
-    selects its marker, whose `customdata` starts with (true index, predicted index).
+    selects its marker, whose `customdata` starts with (true index, predicted index). The `selected`
+    cell (true index, predicted index), whose images the page shows, is framed.
     """
     names = [plotly_text(name) for name in class_names]
     shares = normalize_rows(matrix)
@@ -95,6 +116,11 @@ def confusion_figure(matrix: np.ndarray, class_names: list[str] | tuple[str, ...
         dragmode=False,
         height=160 + 50 * size,
     )
+    if selected is not None:
+        true_class, predicted_class = selected
+        # Category axes place cell k at k, so the frame runs from k - 0.5 to k + 0.5.
+        figure.add_shape(type="rect", x0=predicted_class - 0.5, x1=predicted_class + 0.5, y0=true_class - 0.5, y1=true_class + 0.5,
+                         line=dict(color="rgb(255,75,75)", width=4), name="selected cell")
     return figure
 
 
@@ -124,22 +150,22 @@ def live_curve_figure(batches: list[dict] | tuple, epochs: list[dict] | tuple, s
         values = np.array([row[metric] for row in batches], dtype=float)
         smoothed = smooth(values)
         keep = slice(None, None, -(-len(x) // MAX_POINTS_PER_CURVE))
-        figure.add_trace(go.Scatter(x=x[keep], y=values[keep], mode="lines", name="train, per batch",
+        figure.add_trace(go.Scatter(x=x[keep], y=values[keep], mode="lines", name=f"{TRAINING_CURVE}, each",
                                     line=dict(width=1, color="rgba(31,119,180,0.25)")))
-        figure.add_trace(go.Scatter(x=x[keep], y=smoothed[keep], mode="lines", name="train, smoothed", line=dict(color="rgb(31,119,180)")))
+        figure.add_trace(go.Scatter(x=x[keep], y=smoothed[keep], mode="lines", name=f"{TRAINING_CURVE}, smoothed", line=dict(color="rgb(31,119,180)")))
     if epochs:
         x = [row["epoch"] for row in epochs]
-        figure.add_trace(go.Scatter(x=x, y=[row[metric] for row in epochs], mode="markers", name="train, per epoch",
+        figure.add_trace(go.Scatter(x=x, y=[row[metric] for row in epochs], mode="markers", name="training batches, mean of the epoch",
                                     marker=dict(size=9, color="rgb(31,119,180)", symbol="diamond")))
-        figure.add_trace(go.Scatter(x=x, y=[row[f"val_{metric}"] for row in epochs], mode="lines+markers", name="validation",
+        figure.add_trace(go.Scatter(x=x, y=[row[f"val_{metric}"] for row in epochs], mode="lines+markers", name=VALIDATION_CURVE,
                                     marker=dict(size=9), line=dict(color="rgb(255,127,14)")))
     figure.update_layout(
         title="Loss" if metric == "loss" else "Accuracy",
         xaxis_title="epoch",
         yaxis_title="cross-entropy loss" if metric == "loss" else "accuracy",
         margin=dict(t=40, b=40),
-        height=340,
-        legend=dict(orientation="h", y=-0.25),
+        height=380,
+        legend=dict(orientation="h", y=-0.3),
         uirevision=metric,  # keep the user's zoom while the chart refreshes
     )
     if metric == "accuracy":
@@ -147,12 +173,26 @@ def live_curve_figure(batches: list[dict] | tuple, epochs: list[dict] | tuple, s
     return figure
 
 
+# Distinct colours for the runs of a comparison (Streamlit's own chart theme starts with two blues), then dashes past ten.
+RUN_COLOURS = plotly.colors.qualitative.D3
+RUN_DASHES = ("solid", "dash", "dot")
+HISTORY_COLUMN_WORDS = {"loss": "training loss", "accuracy": "training accuracy", "val_loss": "validation loss",
+                        "val_accuracy": "validation accuracy", "seconds": "seconds per epoch"}
+
+
 def runs_overlay_figure(histories: dict[str, pd.DataFrame], column: str, title: str) -> go.Figure:
-    """One line per run, for comparing runs on the same metric."""
+    """One line per run, for comparing runs on the same metric; `histories` maps each run's label to its history.
+
+    Every run has its own colour (and, past ten runs, its own dash), so the legend tells them apart."""
     figure = go.Figure()
-    for name, history in histories.items():
-        figure.add_trace(go.Scatter(x=history["epoch"], y=history[column], mode="lines+markers", name=plotly_text(name)))
-    figure.update_layout(title=title, xaxis_title="epoch", yaxis_title=column, margin=dict(t=50, b=40), legend=dict(orientation="h", y=-0.25))
+    for index, (name, history) in enumerate(histories.items()):
+        colour, dash = RUN_COLOURS[index % len(RUN_COLOURS)], RUN_DASHES[index // len(RUN_COLOURS) % len(RUN_DASHES)]
+        figure.add_trace(go.Scatter(x=history["epoch"], y=history[column], mode="lines+markers", name=plotly_text(name),
+                                    line=dict(color=colour, dash=dash), marker=dict(color=colour)))
+    figure.update_layout(title=title, xaxis_title="epoch", yaxis_title=HISTORY_COLUMN_WORDS.get(column, column.replace("_", " ")),
+                         margin=dict(t=50, b=40), legend=dict(orientation="h", y=-0.25))
+    longest = max((len(history) for history in histories.values()), default=0)
+    figure.update_xaxes(tick0=1, dtick=max(1, longest // 10))  # whole epochs, not 1.5
     if "accuracy" in column:
         figure.update_yaxes(tickformat=".0%")
     return figure

@@ -1,8 +1,10 @@
 """Turn any image file a person uploads into the 32x32 RGB input the models take.
 
-    prepared = prepare_image(data, "photo.jpg")
+    prepared = prepare_image(data, "photo.jpg")              # a photo that is not square: its centre square
+    prepared = prepare_image(data, "photo.jpg", fit="pad")   # ...or all of it, with grey bars above and below
     prepared.model_input   # (32, 32, 3) uint8
     prepared.notes         # what was done to it, in words
+    prepared.warnings      # what makes its prediction doubtful (a tiny image), in words
 
 Bad files raise `ImageInputError` with a message that says what is wrong and
 what to do; odd but valid files (CMYK, grayscale, transparency, animation,
@@ -24,6 +26,9 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # matches server.maxUploadSize in .streamli
 MAX_PIXELS = 40_000_000  # 40 megapixels: bigger than any camera photo, small enough to decode safely
 DISPLAY_SIZE = 256
 MODEL_SIZE = (32, 32)
+CROP, PAD = "crop", "pad"  # how a picture that is not square becomes square: cut its ends off, or add bars
+FITS = (CROP, PAD)
+PAD_COLOUR = (128, 128, 128)  # a neutral grey: neither a colour a class is known by, nor black or white
 
 
 class ImageInputError(ValueError):
@@ -36,9 +41,18 @@ class PreparedImage:
     model_input: np.ndarray  # RGB uint8, 32x32
     original_size: tuple[int, int]  # width, height as uploaded
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def is_square(self) -> bool:
+        return self.original_size[0] == self.original_size[1]
 
 
-def prepare_image(data: bytes, name: str = "the file") -> PreparedImage:
+def prepare_image(data: bytes, name: str = "the file", fit: str = CROP) -> PreparedImage:
+    """The 32x32 RGB input for the image file `data`; `fit` (CROP or PAD) says how a picture that is not square
+    becomes square. Raises ImageInputError for a file that cannot be used."""
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
     if len(data) == 0:
         raise ImageInputError(f"{name} is empty (0 bytes). Choose an image file: {', '.join(ACCEPTED_FORMATS)}.")
     if len(data) > MAX_UPLOAD_BYTES:
@@ -56,8 +70,26 @@ def prepare_image(data: bytes, name: str = "the file") -> PreparedImage:
     image = _to_rgb(image, notes)
     display = image.copy()
     display.thumbnail((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.LANCZOS)
-    model_input = _square_32(image, notes)
-    return PreparedImage(np.asarray(display), np.asarray(model_input), original_size, notes)
+    model_input = _square_32(image, notes, fit)
+    warning = small_image_warning(*image.size, fit)
+    return PreparedImage(np.asarray(display), np.asarray(model_input), original_size, notes, [warning] if warning else [])
+
+
+def small_image_warning(width: int, height: int, fit: str = CROP) -> str | None:
+    """What a person should know about an image with fewer than 32 pixels on a side, or None for a bigger one."""
+    side = 32
+    if min(width, height) >= side:
+        return None
+    if fit == PAD and max(width, height) >= side:
+        thin = max(1, round(min(width, height) * side / max(width, height)))
+        return (f"This image is only {width}x{height} pixels; the model sees {side}x{side}, so padded to a square "
+                f"it is a strip {thin} pixel{'s' if thin > 1 else ''} thick. Its prediction means little: try a bigger image.")
+    if width == height or fit == PAD:
+        what = "it was"
+    else:
+        what = f"its central {min(width, height)}x{min(width, height)} square was"
+    return (f"This image is only {width}x{height} pixels; the model sees {side}x{side}, so {what} enlarged and will look "
+            "like a blur. Its prediction means little: try a bigger image.")
 
 
 def _open(data: bytes, name: str) -> Image.Image:
@@ -111,11 +143,17 @@ def _to_rgb(image: Image.Image, notes: list[str]) -> Image.Image:
     return image.convert("RGB")
 
 
-def _square_32(image: Image.Image, notes: list[str]) -> Image.Image:
+def _square_32(image: Image.Image, notes: list[str], fit: str = CROP) -> Image.Image:
     width, height = image.size
     if (width, height) == MODEL_SIZE:
         return image
-    if width != height:
+    if width != height and fit == PAD:
+        side = max(width, height)
+        square = Image.new("RGB", (side, side), PAD_COLOUR)
+        square.paste(image, ((side - width) // 2, (side - height) // 2))
+        image = square
+        notes.append(f"Padded to a {side}x{side} square with grey bars, keeping the whole picture, and resized it to 32x32.")
+    elif width != height:
         side = min(width, height)
         left, top = (width - side) // 2, (height - side) // 2
         image = image.crop((left, top, left + side, top + side))

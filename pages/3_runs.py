@@ -3,7 +3,9 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from cifar_cnn import plots, runs
+import cifar_cnn.ui  # noqa: F401, I001 - first: on a fresh server it shows a notice while TensorFlow loads
+
+from cifar_cnn import plots, run_labels, runs
 from cifar_cnn.ui import format
 from cifar_cnn.ui.sidebar import setup_page, select_run
 from cifar_cnn.ui.text import plain, plain_list
@@ -46,12 +48,20 @@ chosen_ids = st.multiselect("Runs to compare, open or delete", list(by_id), key=
 chosen = [by_id[run_id] for run_id in chosen_ids]
 
 compared = chosen or found[:1]
-histories = {run.run_id: run.history for run in compared if len(run.history)}
+labels = run_labels.describe_all(compared)
+histories = {label: run.history for label, run in zip(labels, compared) if len(run.history)}
 if histories:
-    st.subheader("Compare" if chosen else f"Latest run ({plain(compared[0].run_id)}); choose runs above to compare")
+    st.subheader("Compare" if chosen else f"Latest run ({plain(labels[0])}); choose runs above to compare")
     left, right = st.columns(2)
     left.plotly_chart(plots.runs_overlay_figure(histories, "loss", "Training loss"))
     right.plotly_chart(plots.runs_overlay_figure(histories, "val_accuracy", "Validation accuracy"))
+if len(chosen) > 1:
+    settings = run_labels.differing_settings(chosen)
+    if len(settings.columns) > 1:
+        st.markdown("**Settings that differ**")
+        st.dataframe(settings, hide_index=True)
+    else:
+        st.caption("These runs were trained with the same settings.")
 
 if not chosen:
     st.stop()

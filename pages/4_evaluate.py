@@ -1,6 +1,8 @@
 import streamlit as st
 
-from cifar_cnn import evaluation, inference, plots, runs
+import cifar_cnn.ui  # noqa: F401, I001 - first: on a fresh server it shows a notice while TensorFlow loads
+
+from cifar_cnn import evaluation, inference, plots, run_labels, runs
 from cifar_cnn.ui import cached, format, gallery
 from cifar_cnn.ui.sidebar import require_run, setup_page
 from cifar_cnn.ui.text import plain
@@ -22,7 +24,7 @@ problem = gallery.dataset_mismatch(run, dataset, labels)
 if problem:
     st.warning(plain(problem))
 
-st.caption(f"Run {plain(run.run_id)}: {plain(run.config.get('arch'))}, {run.epochs_done} epochs, {plain(run.state)}.")
+st.caption(f"{plain(run_labels.describe(run))} (run {plain(run.run_id)})")
 columns = st.columns(3)
 columns[0].metric("Train accuracy", format.percent((run.metrics or {}).get("train_accuracy")))
 tta = inference.describe_tta(run.config.get("flip_tta", False), run.config.get("shift_tta", False))
@@ -31,15 +33,16 @@ columns[1].metric("Test accuracy", format.percent(evaluation.accuracy(probabilit
 columns[2].metric("Test images", f"{len(labels):,}")
 if len(run.history):
     left, right = st.columns(2)
-    left.plotly_chart(plots.loss_figure(run.history))
-    right.plotly_chart(plots.accuracy_figure(run.history))
+    left.plotly_chart(plots.loss_figure(run.history, run.metrics))
+    right.plotly_chart(plots.accuracy_figure(run.history, run.metrics))
+    st.caption(plots.CURVES_HELP)
 
 st.header("Confusion matrix")
 st.caption("Rows are the true classes, columns what the model predicted. Click a cell to see its test images.")
 matrix = cached.confusion(run)
 normalized = st.toggle("Show the share of each true class instead of counts", key="normalized_confusion")
 st.plotly_chart(
-    plots.confusion_figure(matrix, class_names, normalized=normalized),
+    plots.confusion_figure(matrix, class_names, normalized=normalized, selected=st.session_state.get(gallery.CELL_KEY)),
     key="confusion_chart",
     on_select=gallery.select_clicked_cell,
     selection_mode="points",
@@ -50,9 +53,12 @@ if cell is not None:
     true_class, predicted_class = cell
     indices = evaluation.cell_examples(probabilities, labels, true_class, predicted_class)
     if true_class == predicted_class:
-        st.subheader(f"{plain(class_names[true_class])}, predicted correctly: {len(indices):,} images, most confident first")
+        st.subheader(f"{plain(class_names[true_class])}, predicted correctly: {len(indices):,} images, most confident first",
+                     anchor=gallery.CELL_ANCHOR)
     else:
-        st.subheader(f"True {plain(class_names[true_class])}, predicted {plain(class_names[predicted_class])}: {len(indices):,} images, most confident mistakes first")
+        st.subheader(f"True {plain(class_names[true_class])}, predicted {plain(class_names[predicted_class])}: {len(indices):,} images, "
+                     "most confident mistakes first", anchor=gallery.CELL_ANCHOR)
+    gallery.scroll_to_the_cell_once()
     if st.button("Close", icon=":material/close:"):
         st.session_state.pop(gallery.CELL_KEY)
         st.rerun()

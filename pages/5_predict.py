@@ -1,9 +1,11 @@
 import numpy as np
 import streamlit as st
 
-from cifar_cnn import runs
+import cifar_cnn.ui  # noqa: F401, I001 - first: on a fresh server it shows a notice while TensorFlow loads
+
+from cifar_cnn import run_labels, runs
 from cifar_cnn.inference import predict
-from cifar_cnn.uploads import ACCEPTED_SUFFIXES, ImageInputError, prepare_image
+from cifar_cnn.uploads import ACCEPTED_SUFFIXES, CROP, FITS, PAD, ImageInputError, prepare_image
 from cifar_cnn.ui import cached
 from cifar_cnn.ui.explain import show_explanation
 from cifar_cnn.ui.sidebar import require_run, setup_page
@@ -22,15 +24,15 @@ try:
 except runs.RunError as error:
     st.error(plain(error))
     st.stop()
-st.caption(f"Run {plain(run.run_id)} ({plain(run.config.get('arch'))}) knows these classes: {plain_list(class_names)}.")
+st.caption(f"{plain(run_labels.describe(run))} (run {plain(run.run_id)}) knows these classes: {plain_list(class_names)}.")
 
 source = st.radio("Image", ["Upload an image", "A random test image"], horizontal=True, key="predict_source")
 image, true_class = None, None
 if source == "Upload an image":
     upload = st.file_uploader("PNG, JPEG, GIF, BMP or WebP; it is resized to 32x32", type=list(ACCEPTED_SUFFIXES), key="upload")
     if upload is not None:
-        try:
-            prepared = prepare_image(upload.getvalue(), upload.name)
+        try:  # the crop-or-pad choice below is only drawn for a picture that is not square; crop until it is
+            prepared = prepare_image(upload.getvalue(), upload.name, fit=st.session_state.get("upload_fit", CROP))
         except ImageInputError as error:
             st.error(plain(error))
         else:
@@ -38,6 +40,11 @@ if source == "Upload an image":
             left, right = st.columns([2, 1])
             left.image(prepared.original, caption=f"{plain(upload.name)} as uploaded ({prepared.original_size[0]}x{prepared.original_size[1]})")
             with right:
+                if not prepared.is_square:
+                    st.radio("The model sees squares. This picture is not square:", FITS, key="upload_fit", format_func={
+                        CROP: "Crop: keep its centre, cut the ends off", PAD: "Pad: keep all of it, add grey bars"}.get)
+                for warning in prepared.warnings:
+                    st.warning(plain(warning))
                 for note in prepared.notes:
                     st.info(plain(note))
 elif dataset is None or runs.dataset_mismatch(run, dataset):

@@ -35,13 +35,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(data: Path, artifacts: Path, timeout: float = 90):
-    """Yield the base URL of `streamlit run streamlit_app.py` serving `data`."""
+def streamlit_server(data: Path, artifacts: Path, timeout: float = 90, app: Path = APP):
+    """Yield the base URL of `streamlit run streamlit_app.py` (or another script, `app`) serving `data`."""
     port = free_port()
     env = {**os.environ, "CIFAR10_DATA": str(data), "CIFAR_CNN_ARTIFACTS": str(artifacts)}
     log = open(artifacts.parent / "streamlit.log", "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), "--server.headless", "true",
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
         cwd=APP.parent, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
@@ -75,7 +75,7 @@ def browser_page():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1280, "height": 720})  # a classroom projector's size
             page.set_default_timeout(60_000)
             yield page
         finally:

@@ -121,7 +121,7 @@ def test_damaged_predictions_show_an_error_not_a_traceback(app_env, tmp_path, mo
     (damaged / "predictions.npz").write_bytes(b"not an npz")
     runs.update_status(damaged, "completed")
     app = open_page(EVALUATE)
-    assert any("predictions.npz could not be read" in error.value for error in app.error)
+    assert any("predictions.npz could not be read" in error.value.replace("\\", "") for error in app.error)
     app.switch_page(PREDICT).run()
     assert not app.exception
     assert any("has no saved model" in warning.value for warning in app.warning)
@@ -162,6 +162,42 @@ def test_bad_uploads_get_a_message_and_the_app_keeps_working(app_env, name, cont
     app = open_page(PREDICT)
     app.file_uploader(key="upload").upload(name, content, "image/png").run()
     assert not app.exception
-    assert any(words in error.value for error in app.error), [error.value for error in app.error]
+    assert any(words in error.value.replace("\\", "") for error in app.error), [error.value for error in app.error]
     app.file_uploader(key="upload").upload("ok.png", png_bytes(Image.fromarray(pattern_image(0, 0))), "image/png").run()
+    assert any(subheader.value.startswith("Prediction:") for subheader in app.subheader)
+
+
+def wide_picture() -> Image.Image:
+    image = Image.new("RGB", (300, 100), (0, 200, 0))
+    image.paste((255, 0, 0), (0, 0, 50, 100))
+    image.paste((0, 0, 255), (250, 0, 300, 100))
+    return image
+
+
+def test_a_picture_that_is_not_square_can_be_cropped_or_padded(app_env):
+    app = open_page(PREDICT)
+    app.file_uploader(key="upload").upload("wide.png", png_bytes(wide_picture()), "image/png").run()
+    assert not app.exception
+    choice = app.radio(key="upload_fit")
+    assert choice.value == "crop" and choice.options == ["Crop: keep its centre, cut the ends off", "Pad: keep all of it, add grey bars"]
+    assert any("Cropped the central 100x100 square" in info.value for info in app.info)
+    choice.set_value("pad").run()
+    assert not app.exception
+    assert any("Padded to a 300x300 square" in info.value for info in app.info), [info.value for info in app.info]
+    assert any(subheader.value.startswith("Prediction:") for subheader in app.subheader)
+
+
+def test_a_square_picture_gets_no_crop_or_pad_choice(app_env):
+    app = open_page(PREDICT)
+    app.file_uploader(key="upload").upload("square.png", png_bytes(Image.fromarray(pattern_image(0, 0, size=64))), "image/png").run()
+    assert not app.exception
+    assert not [radio for radio in app.radio if radio.key == "upload_fit"]
+
+
+def test_a_1x1_upload_is_warned_about(app_env):
+    app = open_page(PREDICT)
+    app.file_uploader(key="upload").upload("dot.png", png_bytes(Image.new("RGB", (1, 1), (200, 10, 10))), "image/png").run()
+    assert not app.exception
+    warnings = [warning.value.replace("\\", "") for warning in app.warning]
+    assert any(warning.startswith("This image is only 1x1 pixels; the model sees 32x32, so it was enlarged") for warning in warnings), warnings
     assert any(subheader.value.startswith("Prediction:") for subheader in app.subheader)

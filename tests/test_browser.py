@@ -36,6 +36,9 @@ def test_train_shows_live_curves_survives_a_reload_and_completes(app_url):
 
         page.get_by_text(re.compile(r"Epoch \d/2 · batch")).wait_for()
         page.locator(".js-plotly-plot").first.wait_for()
+        # On a 1280x720 projector the running job's curves are in the first screen, and the settings are folded away.
+        assert page.locator(".js-plotly-plot").first.bounding_box()["y"] < 720 - 200
+        assert page.get_by_role("button", name=re.compile(r"Train$")).is_disabled()
 
         page.reload()
         progress = page.get_by_text(re.compile(r"Epoch \d/2 · batch \d+/"))
@@ -67,6 +70,10 @@ def test_clicking_a_confusion_cell_opens_its_images_and_predict_takes_an_upload(
         box = cells.nth(1).bounding_box()  # row 0, column 1: true cat, predicted dog
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.get_by_text(re.compile(r"True cat, predicted dog: [\d,]+ images")).wait_for()
+        # The chosen cell is framed on the matrix, and its images' heading scrolls into view (off-screen before).
+        assert matrix.locator(".shapelayer path").count() == 1
+        page.wait_for_function("() => { const box = document.getElementById('cell-images').getBoundingClientRect();"
+                               " return box.top >= 0 && box.bottom <= window.innerHeight; }")
 
         # The diagonal cells hold the correct answers; a two-epoch model may still get none of one class
         # right, so open the diagonal cells in turn until one shows images, each with its Inspect button.

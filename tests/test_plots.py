@@ -9,11 +9,15 @@ HISTORY = pd.DataFrame(
 )
 
 
-def test_curves_show_train_and_validation():
-    for figure, column in [(plots.loss_figure(HISTORY), "loss"), (plots.accuracy_figure(HISTORY), "accuracy")]:
-        assert [trace.name for trace in figure.data] == ["train", "validation"]
-        assert list(figure.data[0].y) == list(HISTORY[column])
-        assert list(figure.data[1].y) == list(HISTORY[f"val_{column}"])
+def test_curves_show_train_and_validation_and_say_what_each_measures():
+    metrics = {"train_loss": 0.4, "train_accuracy": 0.9}
+    for make, column in [(plots.loss_figure, "loss"), (plots.accuracy_figure, "accuracy")]:
+        training, validation = make(HISTORY).data
+        assert list(training.y) == list(HISTORY[column]) and list(validation.y) == list(HISTORY[f"val_{column}"])
+        assert "dropout" in training.name and "augmentation" in training.name and validation.name.startswith("validation")
+        final = make(HISTORY, metrics).data[-1]  # the final evaluation, at the last epoch
+        assert (list(final.x), list(final.y)) == ([HISTORY["epoch"].iloc[-1]], [metrics[f"train_{column}"]])
+        assert "final evaluation" in final.name
 
 
 def test_confusion_figure_has_clickable_cell_centres():
@@ -53,5 +57,5 @@ def test_live_curves_stay_light_for_long_trainings():
     epochs = [{"epoch": e, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4} for e in range(1, 201)]
     figure = plots.live_curve_figure(batches, epochs, steps_per_epoch=100, metric="loss")
     assert all(len(trace.x) <= plots.MAX_POINTS_PER_CURVE for trace in figure.data)
-    assert [trace.name for trace in figure.data] == ["train, per batch", "train, smoothed", "train, per epoch", "validation"]
+    assert [trace.name.split(" (")[0].split(",")[0] for trace in figure.data] == ["training batches"] * 3 + ["validation"]
     assert figure.data[0].x[0] == pytest.approx(0.01) and figure.data[3].x[-1] == 200

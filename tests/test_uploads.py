@@ -118,3 +118,70 @@ def test_a_32x32_image_is_used_as_it_is():
     prepared = prepare_image(encode(Image.fromarray(pixels), "PNG"), "cifar.png")
     np.testing.assert_array_equal(prepared.model_input, pixels)
     assert prepared.notes == []
+
+
+def red_left_blue_right(size=(300, 100)) -> Image.Image:
+    """A wide picture: red at its left end, green in the middle, blue at its right end."""
+    width, height = size
+    image = Image.new("RGB", size, (0, 200, 0))
+    image.paste((255, 0, 0), (0, 0, width // 6, height))
+    image.paste((0, 0, 255), (width - width // 6, 0, width, height))
+    return image
+
+
+def has_colour(pixels: np.ndarray, rgb, tolerance: int = 40) -> bool:
+    return bool((np.abs(pixels.astype(int) - rgb).max(axis=-1) < tolerance).any())
+
+
+def test_pad_keeps_both_ends_of_a_wide_picture_and_crop_cuts_them_off():
+    data = encode(red_left_blue_right(), "PNG")
+    cropped = prepare_image(data, "wide.png", fit="crop").model_input
+    padded = prepare_image(data, "wide.png", fit="pad").model_input
+    assert not has_colour(cropped, (255, 0, 0)) and not has_colour(cropped, (0, 0, 255))
+    assert has_colour(padded, (255, 0, 0)) and has_colour(padded, (0, 0, 255))
+    # red on the left, blue on the right, grey bars above and below, the picture's middle row in the middle
+    assert tuple(padded[16, 1]) == pytest.approx((255, 0, 0), abs=40) and tuple(padded[16, 30]) == pytest.approx((0, 0, 255), abs=40)
+    assert (padded[:5] == 128).all() and (padded[-5:] == 128).all()
+
+
+def test_pad_works_for_tall_pictures_too_and_says_what_it_did():
+    prepared = prepare_image(encode(red_left_blue_right().rotate(90, expand=True), "PNG"), "tall.png", fit="pad")
+    assert prepared.original_size == (100, 300)
+    assert (prepared.model_input[:, :5] == 128).all() and (prepared.model_input[:, -5:] == 128).all()
+    assert has_colour(prepared.model_input, (255, 0, 0)) and has_colour(prepared.model_input, (0, 0, 255))
+    assert any("Padded to a 300x300 square" in note for note in prepared.notes)
+
+
+def test_square_or_not():
+    assert prepare_image(encode(red((40, 40)), "PNG")).is_square
+    assert not prepare_image(encode(red((40, 41)), "PNG")).is_square
+
+
+def test_an_unknown_fit_is_refused():
+    with pytest.raises(ValueError, match="fit"):
+        prepare_image(encode(red(), "PNG"), fit="stretch")
+
+
+def test_a_1x1_image_is_warned_about():
+    prepared = prepare_image(encode(red((1, 1)), "PNG"), "dot.png")
+    assert prepared.warnings == [
+        "This image is only 1x1 pixels; the model sees 32x32, so it was enlarged and will look like a blur. "
+        "Its prediction means little: try a bigger image."
+    ]
+
+
+@pytest.mark.parametrize("size", [(31, 200), (200, 20), (16, 16)])
+def test_images_under_32_pixels_on_a_side_are_warned_about(size):
+    for fit in ("crop", "pad"):
+        (warning,) = prepare_image(encode(red(size), "PNG"), "small.png", fit=fit).warnings
+        assert warning.startswith(f"This image is only {size[0]}x{size[1]} pixels; the model sees 32x32")
+
+
+def test_a_thin_strip_padded_says_how_thin_it_becomes():
+    (warning,) = prepare_image(encode(red((200, 20)), "PNG"), "strip.png", fit="pad").warnings
+    assert "a strip 3 pixels thick" in warning  # 20 of 200 pixels is 3.2 of the 32
+
+
+@pytest.mark.parametrize("size", [(32, 32), (32, 500), (64, 64), (1000, 40)])
+def test_images_of_32_pixels_or_more_on_each_side_get_no_warning(size):
+    assert prepare_image(encode(red(size), "PNG"), "fine.png").warnings == []

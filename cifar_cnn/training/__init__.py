@@ -7,14 +7,14 @@
   BatchNorm statistics), `live` (metrics for the app and the CLI), `optimizers`, `schedules`, `precision`.
 """
 
-from cifar_cnn.training.config import (LEARNING_RATE_RANGE, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_MINUTES, MAX_SEED, OPTIMIZERS,
-                                       PRECISIONS, SCHEDULES, STRATEGIES, UNCAPPED_EPOCHS, VALIDATION_CHOICES, ConfigError,
-                                       TrainConfig)
+from cifar_cnn.training.config import (LEARNING_RATE_RANGE, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_MINUTES, MAX_NAME_LENGTH, MAX_SEED,
+                                       OPTIMIZERS, PRECISIONS, SCHEDULES, STRATEGIES, UNCAPPED_EPOCHS, VALIDATION_CHOICES, ConfigError,
+                                       TrainConfig, describe_config, settings_table)
 from cifar_cnn.training.loop import (TrainResult, build_for_training, learning_rate_schedule, make_loss, make_optimizer,
                                      make_strategy, score, split_training_data, train)
 
 __all__ = [
-    "LEARNING_RATE_RANGE", "MAX_BATCH_SIZE", "MAX_EPOCHS", "MAX_MINUTES", "MAX_SEED", "OPTIMIZERS", "PRECISIONS", "SCHEDULES",
+    "LEARNING_RATE_RANGE", "MAX_BATCH_SIZE", "MAX_EPOCHS", "MAX_MINUTES", "MAX_NAME_LENGTH", "MAX_SEED", "OPTIMIZERS", "PRECISIONS", "SCHEDULES",
     "STRATEGIES", "UNCAPPED_EPOCHS", "VALIDATION_CHOICES", "ConfigError", "TrainConfig", "TrainResult", "build_for_training",
-    "learning_rate_schedule", "make_loss", "make_optimizer", "make_strategy", "score", "split_training_data", "train",
+    "describe_config", "learning_rate_schedule", "make_loss", "make_optimizer", "make_strategy", "score", "settings_table", "split_training_data", "train",
 ]

@@ -10,6 +10,7 @@ import functools
 import inspect
 import json
 import math
+import unicodedata
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -31,6 +32,7 @@ MAX_SEED = 2**31 - 1  # the largest seed every backend's random generator takes
 # `epochs` for a time budget that should end training on its own, and the most epochs one can ask for.
 UNCAPPED_EPOCHS = 1000
 MAX_EPOCHS = UNCAPPED_EPOCHS
+MAX_NAME_LENGTH = 60  # a run's name is a label beside its settings and accuracy, on one line of the sidebar
 
 
 class ConfigError(ValueError):
@@ -88,6 +90,7 @@ class TrainConfig:
         strategy: "default" trains on one device; "mirrored" copies the model
             onto every local GPU (`tf.distribute.MirroredStrategy`) and splits
             each batch between them; without GPUs, onto every logical CPU device.
+        name: an optional label the user gives the run ("" for none), shown with it on every page.
     """
 
     arch: str = "seed_cnn"
@@ -113,6 +116,7 @@ class TrainConfig:
     flip_tta: bool = False
     shift_tta: bool = False
     strategy: str = "default"
+    name: str = ""
 
     def __post_init__(self):
         self._check_settings()
@@ -167,6 +171,16 @@ class TrainConfig:
             raise ConfigError(f"The seed must be a whole number from 0 to {MAX_SEED}, not {self.seed!r}.")
         if self.subset is not None and (not isinstance(self.subset, int) or self.subset < 1):
             raise ConfigError(f"The train subset must be a whole number of images of at least 1, not {self.subset!r}.")
+        self._check_name()
+
+    def _check_name(self) -> None:
+        if not isinstance(self.name, str) or len(self.name) > MAX_NAME_LENGTH:
+            raise ConfigError(f"A run name must be text of at most {MAX_NAME_LENGTH} characters, not {self.name!r}.")
+        # Invisible characters (a right-to-left override, a newline) would make one run's label pass for another's.
+        hidden = [character for character in self.name if unicodedata.category(character) in ("Cc", "Cf")]
+        if hidden:
+            raise ConfigError(f"The run name {self.name!r} holds invisible control characters ({', '.join(map(repr, hidden))}); "
+                              "type it again with letters, digits, spaces and punctuation only.")
 
     def _check_arch_options_build(self) -> None:
         # A bad value (a word for a number, a negative width) only shows when the model is built: build one now,
@@ -204,3 +218,20 @@ def _arch_options_problem(arch: str, options_json: str) -> str:
     except Exception as error:  # noqa: BLE001 - any builder error means these options cannot work
         return str(error)
     return ""
+
+
+def describe_config(config: TrainConfig) -> str:
+    """The settings a person asks about first, on one line: "fast_cnn · 1-minute budget · all training images · sgd at 0.4 · batch 512"."""
+    length = f"{config.minutes:g}-minute budget" if config.minutes else f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}"
+    images = f"{config.subset:,} training images" if config.subset else "all training images"
+    parts = [config.name] if config.name else []
+    parts += [config.arch, length, images, f"{config.optimizer} at {config.learning_rate:g}", f"batch {config.batch_size}"]
+    if config.precision != "float32":
+        parts.append(config.precision.replace("mixed_", ""))
+    return " · ".join(parts)
+
+
+def settings_table(config: TrainConfig) -> list[dict[str, str]]:
+    """Every setting and its value, as rows for a table."""
+    return [{"setting": name.replace("_", " "), "value": json.dumps(value) if isinstance(value, (dict, list)) else str(value)}
+            for name, value in config.to_dict().items()]

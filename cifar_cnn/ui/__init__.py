@@ -4,8 +4,11 @@ Only this package and the page scripts import Streamlit; everything they
 show comes from the core library.
 """
 
-
+import sys
 import warnings
+
+import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 # What Streamlit calls after every script run, before the patch (the tests use it to check that the runner still calls it).
 streamlit_cleanup = None
@@ -36,4 +39,22 @@ def _keep_keras_state_between_reruns() -> None:
     script_runner._clean_problem_modules = lambda: None
 
 
+def _show_a_notice_while_tensorflow_loads():
+    """The first visit to a fresh server imports TensorFlow (about 5 s) before any page can draw: say so at once,
+    instead of a blank page. `setup_page` clears the notice."""
+    if "keras" in sys.modules or get_script_run_ctx(suppress_warning=True) is None:
+        return None
+    notice = st.empty()
+    notice.info("Starting the app: loading TensorFlow takes a few seconds on the first visit...", icon=":material/hourglass_top:")
+    return notice
+
+
 _keep_keras_state_between_reruns()
+startup_notice = _show_a_notice_while_tensorflow_loads()
+
+
+def clear_startup_notice() -> None:
+    global startup_notice
+    if startup_notice is not None:
+        startup_notice.empty()
+        startup_notice = None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import streamlit as st
+import streamlit.components.v1 as components
 
 from cifar_cnn import runs
 from cifar_cnn.data import Dataset
@@ -13,6 +16,8 @@ from cifar_cnn.ui.text import plain
 
 CELL_KEY = "selected_cell"  # (true class, predicted class) of the open confusion-matrix cell
 DETAIL_KEY = "detail_image"  # test-set index of the image to explain
+CELL_ANCHOR = "cell-images"  # the id of the open cell's heading, scrolled to when a cell is chosen
+_SCROLL_KEY = "_scroll_to_cell"
 PAGE_SIZE = 24
 COLUMNS = 8
 
@@ -28,6 +33,25 @@ def dataset_mismatch(run: runs.Run, dataset: Dataset | None, labels: np.ndarray)
 def select_cell(true_class: int, predicted_class: int) -> None:
     st.session_state[CELL_KEY] = (int(true_class), int(predicted_class))
     st.session_state["cell_page"] = 1
+    st.session_state[_SCROLL_KEY] = True
+
+
+def scroll_to_the_cell_once() -> None:
+    """Bring the chosen cell's images into view after a click: they open below the matrix, off-screen on a projector.
+
+    Streamlit cannot scroll; a zero-height component's script can, since its frame shares the page's origin."""
+    if not st.session_state.pop(_SCROLL_KEY, False):
+        return
+    components.html(
+        "<script>\n"
+        "const target = () => window.parent.document.getElementById(" + json.dumps(CELL_ANCHOR) + ");\n"
+        "const scroll = (tries) => { const heading = target();\n"
+        "  if (heading) heading.scrollIntoView({behavior: 'smooth', block: 'start'});\n"
+        "  else if (tries > 0) setTimeout(() => scroll(tries - 1), 100); };\n"
+        "scroll(30);\n"
+        "</script>",
+        height=0,
+    )
 
 
 def select_clicked_cell() -> None:

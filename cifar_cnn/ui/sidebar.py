@@ -13,13 +13,16 @@ from dataclasses import dataclass
 import streamlit as st
 from PIL import Image, ImageDraw
 
-from cifar_cnn import runs
+from cifar_cnn import run_labels, runs
 from cifar_cnn.data import Dataset, DataError
-from cifar_cnn.ui.resources import load_dataset_with_progress
+from cifar_cnn.ui import clear_startup_notice
+from cifar_cnn.ui.resources import job_runner, load_dataset_with_progress
 from cifar_cnn.ui.text import plain, plain_list
 
 DOWNLOAD, LOCAL = "Keras download (needs internet)", "Local path"
 _REQUESTED_RUN_KEY = "_requested_run"
+_NEWEST_FINISHED_KEY = "_newest_finished_run"
+TRAINING_WATCH_S = 2.0
 RUN_KEY = "run_id"
 
 
@@ -45,6 +48,7 @@ PAGES = [
 def setup_page(title: str) -> AppContext:
     """Page config and the shared sidebar; the first thing every page calls."""
     st.set_page_config(page_title=f"{title} · cifar-cnn", page_icon=page_icon(), layout="wide")
+    clear_startup_notice()
     return render()
 
 
@@ -89,6 +93,7 @@ def render() -> AppContext:
         dataset, data_error = _data_source()
         st.divider()
         found, selected = _run_selector()
+        _rerun_when_the_training_ends()
     return AppContext(dataset=dataset, data_error=data_error, run=selected, runs=found)
 
 
@@ -133,7 +138,11 @@ def _data_source() -> tuple[Dataset | None, str | None]:
 
 def _run_selector() -> tuple[list[runs.Run], runs.Run | None]:
     st.subheader("Run")
-    found, problems = runs.list_runs()
+    try:
+        found, problems = runs.list_runs()
+    except runs.RunError as error:  # the runs folder itself cannot be read: the rest of every page still works
+        st.error(plain(error))
+        return [], None
     for problem in problems:
         st.warning(plain(problem))
     if not found:
@@ -145,19 +154,41 @@ def _run_selector() -> tuple[list[runs.Run], runs.Run | None]:
         requested = st.query_params["run"]
         del st.query_params["run"]
     _keep_across_pages(RUN_KEY)
+    newest_finished = _newest_finished(found)
+    if newest_finished != st.session_state.get(_NEWEST_FINISHED_KEY):
+        # A training ended since this session last looked (or this is its first look): its run becomes the selected one.
+        st.session_state[_NEWEST_FINISHED_KEY] = newest_finished
+        if newest_finished is not None and requested is None:
+            requested = newest_finished
     if requested in by_id:
         st.session_state[RUN_KEY] = requested
     if st.session_state.get(RUN_KEY) not in by_id:
-        st.session_state[RUN_KEY] = found[0].run_id
+        usable = [run for run in found if run.state != runs.DAMAGED]
+        st.session_state[RUN_KEY] = (usable or found)[0].run_id
     _remember(RUN_KEY)
-    run_id = st.selectbox("Selected run", list(by_id), key=RUN_KEY, format_func=lambda rid: describe_run(by_id[rid]),
-                          on_change=_remember, args=(RUN_KEY,))
+    labels = dict(zip(by_id, run_labels.describe_all(found)))
+    run_id = st.selectbox("Selected run", list(by_id), key=RUN_KEY, format_func=labels.get, on_change=_remember, args=(RUN_KEY,))
+    st.caption(plain(labels[run_id]))  # in full: the box cuts long labels off at the sidebar's width
     return found, by_id[run_id]
 
 
-def describe_run(run: runs.Run) -> str:
-    accuracy = f" · test {run.metrics['test_accuracy']:.1%}" if run.metrics else ""
-    return f"{run.run_id} · {run.state}{accuracy}"
+def _newest_finished(found: list[runs.Run]) -> str | None:
+    """The newest run with test results: what a page opened during a training shows, not the running run."""
+    return next((run.run_id for run in found if run.metrics and run.has_predictions), None)
+
+
+def _rerun_when_the_training_ends() -> None:
+    """While a training runs, check every 2 s whether it ended, then redraw the page: its run becomes the selected one."""
+    job = job_runner().job
+    if job is None or not job.is_running:
+        return
+
+    @st.fragment(run_every=TRAINING_WATCH_S)
+    def watch():
+        if not job.is_running:
+            st.rerun()
+
+    watch()
 
 
 def require_run(context: AppContext, needs: str) -> runs.Run:
@@ -168,6 +199,10 @@ def require_run(context: AppContext, needs: str) -> runs.Run:
     run = context.run
     if run is None:
         st.info("No run selected. Train one on the Train page, or pick one in the sidebar.")
+        st.stop()
+    if run.state == runs.DAMAGED:
+        st.warning(f"Run {plain(run.run_id)} is damaged: {plain(run.message)}. Pick another run in the sidebar, "
+                   "or delete this one on the Runs page.")
         st.stop()
     has_it = run.has_predictions if needs == "predictions" else run.has_model
     if not has_it:

@@ -1,0 +1,164 @@
+"""Training speed while a class watches: images/s with N Train-page tabs open against none.
+
+    python bench/viewers.py --data ../shared/data/cifar10-jpeg.tar.gz [--tabs 30]
+
+Starts `streamlit run streamlit_app.py` on a fresh artifacts folder, starts a training from one
+tab (the seed CNN on `--subset` images with a 10% holdout, so that epochs are short), measures
+its images/s over `--epochs` epochs alone, then opens `--tabs` more tabs on the Train page (each
+its own browser session, in Debian's Chromium) and measures again. Each tab records when its
+progress line changes; the report gives the longest gap between two updates in any tab.
+The last line is a JSON object; `ratio` is images/s with the viewers over images/s without.
+The browsers share the machine with the server and the training, as in a classroom demo run on
+the teacher's laptop: the ratio counts their rendering too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+# Records the moments the progress line ("Epoch 2/200 · batch ...") changes, in the page's own clock.
+WATCH_PROGRESS = """() => {
+    window.__updates = [];
+    let last = '';
+    const look = () => {
+        const line = [...document.querySelectorAll('p')].map(p => p.innerText).find(t => t.startsWith('Epoch ')) || '';
+        if (line && line !== last) { last = line; window.__updates.push(performance.now() / 1000); }
+    };
+    new MutationObserver(look).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def cpu_flags() -> str:
+    return "avx512_bf16" if "avx512_bf16" in Path("/proc/cpuinfo").read_text() else "no avx512_bf16"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(data: str, artifacts: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "CIFAR10_DATA": data, "CIFAR_CNN_ARTIFACTS": str(artifacts)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                return server, url
+        except OSError:
+            time.sleep(0.5)
+    server.kill()
+    raise SystemExit("streamlit did not start")
+
+
+def epoch_rows(artifacts: Path) -> pd.DataFrame:
+    histories = list((artifacts / "runs").glob("*/history.csv"))
+    return pd.read_csv(histories[0]) if histories else pd.DataFrame(columns=["epoch", "seconds"])
+
+
+def wait_for_epochs(artifacts: Path, count: int, timeout: float = 900) -> pd.DataFrame:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = epoch_rows(artifacts)
+        if len(rows) >= count:
+            return rows
+        time.sleep(1)
+    raise SystemExit(f"the training did not reach {count} epochs in {timeout:.0f} s")
+
+
+def images_per_s(rows: pd.DataFrame, images: int) -> float:
+    return statistics.median(images / seconds for seconds in rows["seconds"])
+
+
+def start_training(page, url: str, subset: int) -> None:
+    page.goto(f"{url}/train")
+    page.get_by_text("Quick demo", exact=True).click()
+    for label, value in (("Epochs", "500"), ("Train subset (0 = all images)", str(subset))):
+        field = page.get_by_role("spinbutton", name=label)
+        field.fill(value)
+        field.press("Enter")
+    page.get_by_text("10% of train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("Training now").wait_for(timeout=120_000)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="a local CIFAR-10 copy")
+    parser.add_argument("--tabs", type=int, default=30, help="viewers to open (default 30)")
+    parser.add_argument("--subset", type=int, default=5000, help="training images (default 5,000: epochs of a few seconds)")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs measured in each phase (default 3)")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    train_images = int(args.subset * 0.9)  # the holdout takes 10%
+    with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
+        artifacts = Path(folder) / "artifacts"
+        server, url = start_server(args.data, artifacts)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            trainer = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+            trainer.set_default_timeout(120_000)
+            start_training(trainer, url, args.subset)
+            trainer.goto(f"{url}/runs")  # the trainer's own tab leaves the Train page: the first phase has no viewer
+            warm = 2  # the first epochs compile and fill caches
+            alone = wait_for_epochs(artifacts, warm + args.epochs).iloc[warm:warm + args.epochs]
+
+            viewers = []
+            for _ in range(args.tabs):
+                page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+                page.set_default_timeout(180_000)
+                page.goto(f"{url}/train")
+                viewers.append(page)
+            for page in viewers:
+                page.get_by_text("Training now").wait_for()
+                page.evaluate(WATCH_PROGRESS)
+            first = len(epoch_rows(artifacts)) + 1  # the epoch in progress had part of its time without every viewer
+            watched = wait_for_epochs(artifacts, first + args.epochs).iloc[first:first + args.epochs]
+            gaps = []
+            for page in viewers:
+                updates = page.evaluate("() => window.__updates")
+                gaps.append(max((b - a for a, b in zip(updates, updates[1:])), default=float("inf")))
+            trainer.goto(f"{url}/train")
+            trainer.get_by_role("button", name="Stop").click()
+        finally:
+            browser.close()
+            server.terminate()
+            server.wait(timeout=60)
+
+    alone_rate, watched_rate = images_per_s(alone, train_images), images_per_s(watched, train_images)
+    result = {
+        "cpu": cpu_flags(), "cores": os.cpu_count(), "tabs": args.tabs, "train_images": train_images,
+        "alone_images_per_s": round(alone_rate), "with_viewers_images_per_s": round(watched_rate),
+        "ratio": round(watched_rate / alone_rate, 3),
+        "longest_gap_between_updates_s": round(max(gaps), 2), "median_tab_longest_gap_s": round(statistics.median(gaps), 2),
+    }
+    print(f"{args.tabs} viewers: {watched_rate:,.0f} images/s against {alone_rate:,.0f} alone (ratio {result['ratio']}); "
+          f"longest gap between two updates in any tab {result['longest_gap_between_updates_s']} s ({cpu_flags()})")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
