@@ -629,3 +629,18 @@ def test_a_cache_file_with_labels_or_names_the_source_would_refuse_is_decoded_ag
     [cached] = cache_files(cache_dir)
     rewrite_cache(cached, **changes)
     assert_is_the_tree(load_dataset(tree, cache_dir=cache_dir))
+
+
+@pytest.mark.parametrize("empty", ["no rows", "no bytes"])
+def test_an_empty_test_batch_says_the_test_set_is_empty(tmp_path, empty):
+    folder = write_official_batches(tmp_path, n_per_batch=4)
+    if empty == "no rows":
+        batch = {b"batch_label": b"test", b"labels": [], b"data": np.zeros((0, 3072), np.uint8), b"filenames": []}
+        (folder / "test_batch").write_bytes(pickle.dumps(batch, protocol=2))
+    else:
+        (folder / "test_batch").write_bytes(b"")
+    with pytest.raises(DataError) as error:
+        load_dataset(folder, cache_dir=tmp_path / "cache")
+    message = str(error.value)
+    assert "test_batch" in message and ("test set is empty" in message or "empty file" in message)
+    assert "unpickl" not in message.lower() and "asks to run" not in message and "EOFError" not in message

@@ -56,12 +56,17 @@ def assemble(read: Callable[[str], bytes | None], source: str, progress: Progres
                 "Download cifar-10-python.tar.gz again."
             )
         where = f"{name} in {source}"
+        if not data:
+            raise DataError(f"{where} is an empty file (0 bytes), so it holds no images. Download cifar-10-python.tar.gz again.")
         parts.append(_images_and_labels(load_batch(data, where), where))
 
     class_names = _class_names(read(META), f"{META} in {source}")
     x_train = np.concatenate([images for images, _ in parts[:-1]])
     y_train = np.concatenate([labels for _, labels in parts[:-1]])
     x_test, y_test = parts[-1]
+    if len(x_test) == 0:
+        raise DataError(f"{TEST_BATCH} in {source} holds no images: the test set is empty, so no run could be evaluated. "
+                        "Download cifar-10-python.tar.gz again.")
     for labels, name in ((y_train, "the data_batch files"), (y_test, TEST_BATCH)):
         check_label_range(labels, len(class_names), f"{name} in {source}")
     progress(1.0, f"Read {len(x_train) + len(x_test):,} images")

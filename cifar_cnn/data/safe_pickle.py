@@ -35,6 +35,13 @@ def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
     return codecs.encode(text, "latin1")
 
 
+def _empty_bytes(*arguments) -> bytes:
+    """Python 3 writes an empty bytes object into a protocol-2 pickle as `bytes()` (an empty batch's image data)."""
+    if arguments:
+        raise pickle.UnpicklingError("bytes() with arguments")
+    return b""
+
+
 _multiarray = _numpy_core("multiarray")
 _numeric = _numpy_core("numeric")
 
@@ -51,6 +58,8 @@ ALLOWED = {
     ("numpy.core.numeric", "_frombuffer"): _numeric._frombuffer,
     ("numpy._core.numeric", "_frombuffer"): _numeric._frombuffer,
     ("_codecs", "encode"): _latin1_encode,
+    ("__builtin__", "bytes"): _empty_bytes,
+    ("builtins", "bytes"): _empty_bytes,
 }
 
 
