@@ -241,3 +241,19 @@ def test_an_interrupted_training_marks_its_run_failed_and_the_cli_says_so(image_
     (run_dir,) = (tmp_path / "runs").iterdir()
     run = runs.load_run(run_dir)
     assert run.state == "failed" and run.message == "Training was interrupted."
+
+
+@pytest.mark.parametrize("phase", ["loading the data", "building the model"])
+def test_ctrl_c_while_the_cli_starts_exits_quietly_with_130(image_folder, tmp_path, monkeypatch, capsys, phase):
+    from cifar_cnn import cli, data, training
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if phase == "loading the data":
+        monkeypatch.setattr(data, "load_dataset", interrupted)
+    else:
+        monkeypatch.setattr(training.loop, "build_for_training", interrupted)
+    code = cli.main(["train", "--data", str(image_folder), "--artifacts", str(tmp_path), "--arch", "tiny_cnn", "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 130 and "interrupted" in err.lower() and "Traceback" not in err
