@@ -103,7 +103,7 @@ def test_no_page_asks_anything_of_another_machine(app_url):
         elsewhere = []
         page.on("request", lambda request: elsewhere.append(request.url)
                 if not request.url.startswith((app_url, "data:", "blob:")) else None)
-        for path in ("", "/dataset", "/train", "/runs", "/evaluate", "/predict"):
+        for path in ("", "/dataset", "/train", "/runs", "/evaluate", "/predict", "/inside"):
             page.goto(f"{app_url}{path}")
             page.get_by_role("heading", level=1).first.wait_for()
             page.wait_for_load_state("networkidle")

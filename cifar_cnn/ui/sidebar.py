@@ -42,6 +42,7 @@ PAGES = [
     ("pages/3_runs.py", "Runs", ":material/table_chart:"),
     ("pages/4_evaluate.py", "Evaluate", ":material/grid_on:"),
     ("pages/5_predict.py", "Predict", ":material/image_search:"),
+    ("pages/6_inside.py", "Inside the network", ":material/layers:"),
 ]
 
 
