@@ -1,0 +1,426 @@
+"""A first-in, first-out queue of trainings that run on Ray, each in a worker process of its own.
+
+    queue = TrainingQueue()                       # after start_ray(); the app keeps one (st.cache_resource)
+    job_id = queue.submit(config, dataset, owner="Ada")
+    queue.jobs()                                  # every job, in the order submitted: owner, state, place in line, times
+    queue.snapshot(job_id).epochs                 # live curves, as an in-process LiveHistory gives them
+    queue.stop(job_id)                            # a running job ends after its current batch; the run is kept
+    queue.cancel(job_id)                          # a queued job leaves the line
+    queue.set_concurrency(3)                      # trainings at once (None: one per two CPU cores of the cluster)
+
+A job is queued, then running, then completed, stopped or failed; or cancelled while queued. The queue's own thread
+starts jobs as places free up, stating each job's share of CPUs and GPUs to Ray, drains their live metrics a few times
+a second, and when a worker returns, writes its run into `artifacts/runs/<id>/` (`cifar_cnn.classroom.run_files`).
+A worker process that dies (killed, out of memory, its machine lost) fails its job with a message saying so, and the
+queue goes on with the next. Every method but `worker_info` answers from memory, at once: a page may call them on
+every rerun.
+
+The dataset goes into Ray's object store once (`put_dataset`, cached per dataset object) and every job reads that copy.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import uuid
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+import ray.exceptions
+
+from cifar_cnn import runs
+from cifar_cnn.classroom import run_files
+from cifar_cnn.classroom.cluster import QueueError, default_concurrency, job_share, require_ray
+from cifar_cnn.classroom.relay import LiveMirror, LiveRelay
+from cifar_cnn.classroom.worker import TrainingWorker
+from cifar_cnn.data import Dataset
+from cifar_cnn.paths import describe_os_error
+from cifar_cnn.training import TrainConfig
+from cifar_cnn.training.live import LiveSnapshot
+
+JOB_STATES = ("queued", "running", "completed", "stopped", "failed", "cancelled")
+FINISHED_STATES = frozenset({"completed", "stopped", "failed", "cancelled"})
+POLL_INTERVAL_S = 0.25
+# Finished jobs whose per-batch curves stay in memory (the most recent ones); older ones keep their epochs.
+KEEP_BATCHES_OF_FINISHED = 16
+MAX_CONCURRENCY = 1024
+
+# What Ray raises when a worker's process or machine is gone (the process was killed, ran out of memory, crashed).
+_PROCESS_DIED = tuple(getattr(ray.exceptions, name) for name in (
+    "RayActorError", "WorkerCrashedError", "OutOfMemoryError", "NodeDiedError", "ObjectLostError", "ActorUnschedulableError",
+) if hasattr(ray.exceptions, name))
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """What the queue knows about one job, at one moment."""
+
+    job_id: str
+    owner: str
+    config: TrainConfig
+    state: str  # one of JOB_STATES
+    place: int | None  # 1 for the next job to start; None unless queued
+    submitted_at: float  # time.time() values
+    started_at: float | None
+    finished_at: float | None
+    message: str  # why it failed, or was stopped or cancelled
+    run_dir: Path | None  # the run folder, once the worker has started training
+    metrics: dict[str, float] | None
+    cpus: float | None  # the share stated to Ray
+    gpus: float | None
+    worker: str | None  # "host (process 1234)", once the worker has started
+    stop_requested: bool
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+
+@dataclass
+class _Job:
+    job_id: str
+    owner: str
+    config: TrainConfig
+    dataset_ref: Any
+    submitted_at: float
+    state: str = "queued"
+    started_at: float | None = None
+    finished_at: float | None = None
+    message: str = ""
+    run_dir: Path | None = None
+    metrics: dict[str, float] | None = None
+    cpus: float | None = None
+    gpus: float | None = None
+    worker: str | None = None
+    stop_requested: bool = False
+    actor: Any = None
+    result_ref: Any = None
+    live: LiveMirror = field(default_factory=LiveMirror)
+
+
+class TrainingQueue:
+    def __init__(self, runs_dir: Path | None = None, concurrency: int | None = None, cpus_per_job: float | None = None,
+                 poll_interval_s: float = POLL_INTERVAL_S):
+        """`runs_dir`: where finished runs go (default: `artifacts/runs`). `concurrency`: trainings at once (None: one
+        per two CPU cores of the cluster, see `cluster.default_concurrency`). `cpus_per_job`: each job's CPUs (None:
+        an equal share of the cluster for each of `concurrency` jobs). Needs Ray started (`start_ray`)."""
+        require_ray()
+        self.runs_dir = Path(runs_dir) if runs_dir is not None else None
+        self._concurrency = _checked_concurrency(concurrency)
+        if cpus_per_job is not None and not (isinstance(cpus_per_job, (int, float)) and cpus_per_job > 0):
+            raise QueueError(f"CPUs per job must be a number above 0, not {cpus_per_job!r}.")
+        self._cpus_per_job = cpus_per_job
+        self.poll_interval_s = poll_interval_s
+        self._jobs: dict[str, _Job] = {}  # in the order submitted
+        self._line: collections.deque[str] = collections.deque()  # queued job ids, first to start first
+        self._finished_with_batches: collections.deque[str] = collections.deque()
+        self._datasets: dict[int, tuple[weakref.ref, Any]] = {}  # id(dataset) -> (the dataset, weakly; its object ref)
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._closed = False
+        self._relay = LiveRelay.remote()
+        self._thread = threading.Thread(target=self._run, name="cifar-cnn-training-queue", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------ asking
+
+    def put_dataset(self, dataset: Dataset):
+        """The object-store reference of `dataset`, put there on the first call for this dataset object only."""
+        with self._lock:
+            known = self._known_dataset(dataset)
+        if known is not None:
+            return known
+        ref = ray.put(dataset)  # outside the lock: a large dataset takes a moment, and the pages ask the queue meanwhile
+        with self._lock:
+            known = self._known_dataset(dataset)  # another thread may have put it meanwhile: keep one copy
+            if known is not None:
+                return known
+            self._datasets[id(dataset)] = (weakref.ref(dataset), ref)
+            return ref
+
+    def _known_dataset(self, dataset: Dataset):
+        for key, (alive, _) in list(self._datasets.items()):
+            if alive() is None:  # the app let that dataset go: so does the store, once no job needs it
+                del self._datasets[key]
+        known = self._datasets.get(id(dataset))
+        return known[1] if known and known[0]() is dataset else None
+
+    def submit(self, config: TrainConfig, dataset: Dataset, owner: str = "") -> str:
+        """Put a training in line; returns its job id. Raises ConfigError (the settings' own message) for settings that
+        cannot train on `dataset`, before anything is queued, and QueueError once the queue is closed."""
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"submit takes a TrainConfig (see cifar_cnn.training.presets.build_config), not {type(config).__name__}")
+        config.check(dataset)
+        dataset_ref = self.put_dataset(dataset)
+        job = _Job(uuid.uuid4().hex[:12], str(owner), config, dataset_ref, time.time())
+        with self._lock:
+            if self._closed:
+                raise QueueError("The training queue is closed; restart the app to train again.")
+            self._jobs[job.job_id] = job
+            self._line.append(job.job_id)
+        self._wake.set()
+        return job.job_id
+
+    def jobs(self, owner: str | None = None) -> list[JobInfo]:
+        """Every job (or every job of `owner`), in the order submitted."""
+        with self._lock:
+            places = {job_id: place for place, job_id in enumerate(self._line, start=1)}
+            return [self._info(job, places.get(job.job_id)) for job in self._jobs.values() if owner is None or job.owner == owner]
+
+    def job(self, job_id: str) -> JobInfo:
+        with self._lock:
+            job = self._job(job_id)
+            place = self._line.index(job_id) + 1 if job.state == "queued" else None
+            return self._info(job, place)
+
+    def snapshot(self, job_id: str) -> LiveSnapshot:
+        """The job's live state: its batches and epochs so far, progress, speed (empty while it waits)."""
+        with self._lock:
+            live = self._job(job_id).live
+        return live.snapshot()
+
+    @property
+    def concurrency(self) -> int:
+        """Trainings that run at once: the number set, or one per two CPU cores of the cluster as it is now."""
+        return self._concurrency or default_concurrency()
+
+    def set_concurrency(self, concurrency: int | None) -> None:
+        """Change how many trainings run at once (None: the cluster's default). Running jobs go on; a larger number
+        starts waiting jobs at once, a smaller one lets running jobs finish before the next starts."""
+        self._concurrency = _checked_concurrency(concurrency)
+        self._wake.set()
+
+    def worker_info(self, job_id: str, timeout_s: float = 60.0) -> dict:
+        """Ask a running job's worker where it runs and with what: pid, host, CPUs, GPUs, TensorFlow's threads."""
+        with self._lock:
+            job = self._job(job_id)
+            actor = job.actor
+        if actor is None:
+            raise QueueError(f"Job {job_id} is {job.state}: only a running job has a worker.")
+        return ray.get(actor.describe.remote(), timeout=timeout_s)
+
+    # ------------------------------------------------------------ changing
+
+    def cancel(self, job_id: str) -> bool:
+        """Take a queued job out of the line; False if it had already ended. Raises QueueError for a running job."""
+        with self._lock:
+            job = self._job(job_id)
+            if job.state in FINISHED_STATES:
+                return False
+            if job.state == "running":
+                raise QueueError("This training is already running: stop it instead (it ends after the current batch and its run is kept).")
+            self._line.remove(job_id)
+            self._end(job, "cancelled", "Cancelled before it started.")
+        return True
+
+    def stop(self, job_id: str) -> bool:
+        """Ask a running job to stop after its current batch (the run is kept, with its model); False if it had already
+        ended. Raises QueueError for a queued job."""
+        with self._lock:
+            job = self._job(job_id)
+            if job.state in FINISHED_STATES:
+                return False
+            if job.state == "queued":
+                raise QueueError("This training has not started yet: cancel it instead.")
+            job.stop_requested = True
+            job.live.request_stop()
+        self._relay.request_stop.remote(job_id)
+        return True
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Stop the queue: waiting jobs are cancelled, running ones ended (their runs marked failed, saying why), the
+        workers killed. The runs already written stay."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._wake.set()
+        self._thread.join(timeout=timeout_s)
+        with self._lock:
+            for job_id in list(self._line):
+                self._end(self._jobs[job_id], "cancelled", "The training queue shut down before this training started.")
+            self._line.clear()
+            for job in self._jobs.values():
+                if job.state == "running":
+                    self._fail(job, "The app shut down while this training ran; the epochs done are kept, the model is not.")
+                    self._release(job)
+        try:
+            ray.kill(self._relay)
+        except Exception:  # Ray already shut down
+            pass
+
+    # ------------------------------------------------------------ the queue's thread
+
+    def _run(self) -> None:
+        while not self._closed:
+            try:
+                if ray.is_initialized():  # after stop_ray() the queue waits, quietly, to be closed
+                    self._step()
+            except Exception:  # a step that fails (Ray busy, a disk error) must not end the queue
+                logger.exception("The training queue's step failed; trying again")
+            self._wake.wait(self.poll_interval_s)
+            self._wake.clear()
+
+    def _step(self) -> None:
+        with self._lock:
+            running = [job for job in self._jobs.values() if job.state == "running"]
+        ready = set()
+        if running:
+            refs = [job.result_ref for job in running]
+            done, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+            ready = {ref.hex() for ref in done}
+            # After the wait: a worker sends its last rows before it returns, so a finished job's rows are all here.
+            self._take_live_updates(running)
+        for job in running:
+            if job.result_ref.hex() in ready:
+                self._finish(job)
+        self._start_waiting_jobs()
+
+    def _take_live_updates(self, running: list[_Job]) -> None:
+        try:
+            updates = ray.get(self._relay.drain.remote([job.job_id for job in running]), timeout=30)
+        except Exception as error:  # the relay is gone: the curves stop, but the trainings end and are saved as usual
+            logger.warning("Could not read the live metrics: %s", error)
+            return
+        for job in running:
+            update = updates.get(job.job_id)
+            if update is None:
+                continue
+            try:
+                self._apply(job, update)
+            except OSError as error:  # the app's disk refused the run folder: the training goes on, the run is lost
+                logger.warning("Could not write the run folder of job %s: %s", job.job_id, describe_os_error(error))
+
+    def _apply(self, job: _Job, update: dict) -> None:
+        job.live.apply(update)
+        if "worker" in update:
+            with self._lock:
+                job.worker = f"{update['worker']['host']} (process {update['worker']['pid']})"
+        if "run_config" in update and job.run_dir is None:
+            # The run appears in the app's run list while it trains, with the config.json the worker's `train` wrote.
+            run_dir = runs.create_run(update["run_config"], self.runs_dir)
+            with self._lock:
+                job.run_dir = job.live.run_dir = run_dir
+        if update.get("epochs") and job.run_dir is not None:
+            runs.write_history(job.run_dir, job.live.epoch_rows)  # a worker that dies later leaves its epochs
+
+    def _finish(self, job: _Job) -> None:
+        try:
+            result: run_files.RunFiles = ray.get(job.result_ref)
+        except _PROCESS_DIED as error:
+            self._fail(job, _died_message(error, job))
+        except ray.exceptions.RayTaskError as error:
+            cause = error.cause if getattr(error, "cause", None) is not None else error
+            self._fail(job, f"Training failed: {type(cause).__name__}: {cause}")
+        except Exception as error:
+            self._fail(job, f"Training failed: {type(error).__name__}: {error}")
+        else:
+            self._save(job, result)
+        finally:
+            self._release(job)
+
+    def _save(self, job: _Job, result: run_files.RunFiles) -> None:
+        try:
+            if job.run_dir is None:
+                if result.run_config is None:
+                    raise ValueError("the worker sent no config.json")
+                run_dir = runs.create_run(result.run_config, self.runs_dir)
+                with self._lock:
+                    job.run_dir = job.live.run_dir = run_dir
+            run_files.write_into(job.run_dir, result)
+        except OSError as error:
+            self._fail(job, f"The training ended ({result.state}) but its run could not be saved: {describe_os_error(error)}")
+            return
+        except (ValueError, runs.RunError) as error:
+            self._fail(job, f"The training ended ({result.state}) but its run could not be saved: {error}")
+            return
+        with self._lock:
+            job.metrics = result.metrics or None
+            self._end(job, result.state, result.message)
+
+    def _fail(self, job: _Job, message: str) -> None:
+        if job.run_dir is not None:
+            try:
+                runs.write_history(job.run_dir, job.live.epoch_rows)
+                runs.update_status(job.run_dir, "failed", message)
+            except (OSError, runs.RunError) as error:
+                logger.warning("Could not mark run %s failed: %s", job.run_dir, error)
+        with self._lock:
+            self._end(job, "failed", message)
+
+    def _end(self, job: _Job, state: str, message: str) -> None:
+        """Call with the lock held."""
+        job.state, job.message, job.finished_at = state, message, time.time()
+        job.live.finish()
+        job.dataset_ref = None  # the store keeps the dataset while the queue or another job holds it
+        if job.live.snapshot().batches:
+            self._finished_with_batches.append(job.job_id)
+            while len(self._finished_with_batches) > KEEP_BATCHES_OF_FINISHED:
+                self._jobs[self._finished_with_batches.popleft()].live.forget_batches()
+
+    def _release(self, job: _Job) -> None:
+        """End the job's worker process (TensorFlow's memory goes with it) and its relay entry."""
+        actor, job.actor, job.result_ref = job.actor, None, None
+        try:
+            if actor is not None:
+                ray.kill(actor)
+            self._relay.forget.remote(job.job_id)
+        except Exception as error:  # Ray is shutting down
+            logger.debug("Could not release the worker of job %s: %s", job.job_id, error)
+
+    def _start_waiting_jobs(self) -> None:
+        if self._closed or not self._line:
+            return
+        limit = self.concurrency  # asks Ray what the cluster holds: outside the lock, which the pages wait for
+        cpus, gpus = job_share(limit, self._cpus_per_job)
+        with self._lock:
+            running = sum(job.state == "running" for job in self._jobs.values())
+            while self._line and running < limit and not self._closed:
+                job = self._jobs[self._line.popleft()]
+                job.cpus, job.gpus = cpus, gpus
+                options = {"num_cpus": job.cpus, **({"num_gpus": job.gpus} if job.gpus else {})}
+                job.actor = TrainingWorker.options(**options).remote(job.cpus, job.gpus)
+                job.result_ref = job.actor.train.remote(job.config, job.dataset_ref, self._relay, job.job_id)
+                job.state, job.started_at = "running", time.time()
+                running += 1
+
+    # ------------------------------------------------------------ helpers
+
+    def _job(self, job_id: str) -> _Job:
+        try:
+            return self._jobs[job_id]
+        except KeyError:
+            raise QueueError(f"No training job {job_id!r} in the queue.") from None
+
+    @staticmethod
+    def _info(job: _Job, place: int | None) -> JobInfo:
+        return JobInfo(job.job_id, job.owner, job.config, job.state, place, job.submitted_at, job.started_at, job.finished_at,
+                       job.message, job.run_dir, dict(job.metrics) if job.metrics else None, job.cpus, job.gpus, job.worker,
+                       job.stop_requested)
+
+
+def _checked_concurrency(concurrency: int | None) -> int | None:
+    if concurrency is None:
+        return None
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise QueueError(f"Trainings at once must be a whole number from 1 to {MAX_CONCURRENCY}, not {concurrency!r}.")
+    return concurrency
+
+
+def _died_message(error: Exception, job: _Job) -> str:
+    epochs = len(job.live.epoch_rows)
+    kept = f"the {epochs} epoch{'s' if epochs != 1 else ''} done {'are' if epochs != 1 else 'is'} kept" if epochs else "nothing was saved"
+    if isinstance(error, getattr(ray.exceptions, "OutOfMemoryError", ())):
+        why = "Ray ended the training process because its machine ran out of memory"
+    elif isinstance(error, getattr(ray.exceptions, "NodeDiedError", ())):
+        why = "The machine training it left the Ray cluster"
+    else:
+        why = "The training process died (killed, or out of memory)"
+    return f"{why} before the run finished; {kept}, the model is not. Try a smaller batch size or train subset, or train it again."

@@ -1,0 +1,244 @@
+"""The classroom's training queue on a real local Ray (2 CPUs, started once for the session).
+
+Every job is a tiny CNN on a tiny synthetic dataset, so a job takes a few seconds, most of them the worker process
+importing TensorFlow. Jobs that must still be running when the test looks train for the most epochs allowed and are
+stopped by the test: no test depends on how fast anything trains. State changes are awaited by polling with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import ray
+
+from cifar_cnn import runs
+from cifar_cnn.classroom import QueueError, TrainingQueue, start_ray, stop_ray
+from cifar_cnn.classroom.cluster import default_concurrency
+from cifar_cnn.training import MAX_EPOCHS, ConfigError, TrainConfig, train
+from synthetic_arrays import make_dataset
+
+# Trains until the test stops it (or kills its worker).
+UNTIL_STOPPED = TrainConfig(arch="tiny_cnn", epochs=MAX_EPOCHS, batch_size=16)
+SHORT = TrainConfig(arch="tiny_cnn", epochs=1, batch_size=32)
+DEADLINE_S = 90  # a job's worker starts in about 5 s on 2 free cores; generous for cores shared with other test runs
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    description = start_ray(num_cpus=2)
+    yield description
+    stop_ray()
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return make_dataset(n_train=120, n_test=30)
+
+
+@pytest.fixture
+def make_queue(ray_cluster, tmp_path):
+    made = []
+
+    def make(**options) -> TrainingQueue:
+        queue = TrainingQueue(tmp_path / "runs", **options)
+        made.append(queue)
+        return queue
+
+    yield make
+    for queue in made:
+        queue.close()
+
+
+def wait_until(predicate, what: str, timeout: float = DEADLINE_S):
+    """Poll `predicate` every 0.1 s until it returns something true; fail saying `what` was awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"Timed out after {timeout} s waiting for {what}")
+
+
+def is_training(queue: TrainingQueue, job_id: str) -> bool:
+    """The job's worker has trained at least one batch (and it is still running)."""
+    return queue.job(job_id).state == "running" and len(queue.snapshot(job_id).batches) > 0
+
+
+def finished(queue: TrainingQueue, *job_ids: str) -> bool:
+    return all(queue.job(job_id).is_finished for job_id in job_ids)
+
+
+def test_two_jobs_train_at_once_while_a_third_waits_and_stop_keeps_the_run(make_queue, dataset, monkeypatch):
+    puts = []
+    real_put = ray.put
+    monkeypatch.setattr(ray, "put", lambda value, **options: puts.append(value) or real_put(value, **options))
+    queue = make_queue(concurrency=2)
+    first, second = (queue.submit(UNTIL_STOPPED, dataset, owner=name) for name in ("ada", "bob"))
+    third = queue.submit(SHORT, dataset, owner="cy")
+
+    wait_until(lambda: is_training(queue, first) and is_training(queue, second), "both first jobs to train")
+    jobs = {job.job_id: job for job in queue.jobs()}
+    assert [job.owner for job in jobs.values()] == ["ada", "bob", "cy"]
+    assert (jobs[first].state, jobs[second].state, jobs[third].state) == ("running", "running", "queued")
+    assert (jobs[first].place, jobs[second].place, jobs[third].place) == (None, None, 1)
+    assert len(puts) == 1 and puts[0] is dataset  # one copy in the object store for every job
+    # Each worker is a process of its own, told to use its share of the 2 CPUs, TensorFlow's threads included.
+    workers = [queue.worker_info(job_id) for job_id in (first, second)]
+    assert len({worker["pid"] for worker in workers} | {os.getpid()}) == 3
+    for worker in workers:
+        assert (worker["cpus"], worker["intra_op_threads"], worker["inter_op_threads"]) == (1, 1, 1)
+
+    assert queue.stop(first)
+    wait_until(lambda: finished(queue, first), "the stopped job to end")
+    stopped = queue.job(first)
+    assert stopped.state == "stopped" and stopped.message.startswith("Stopped by request")
+    run = runs.load_run(stopped.run_dir)
+    assert run.state == "stopped" and run.has_model and run.metrics is not None
+    assert list(run.history["epoch"]) == [row["epoch"] for row in queue.snapshot(first).epochs]
+
+    # The freed place goes to the job that waited, not before.
+    wait_until(lambda: queue.job(third).state != "queued", "the third job to start")
+    assert queue.job(third).started_at >= stopped.finished_at
+    assert queue.job(second).state == "running"
+    queue.stop(second)
+    wait_until(lambda: finished(queue, second, third), "the other two jobs to end")
+    assert [queue.job(job_id).state for job_id in (second, third)] == ["stopped", "completed"]
+    assert len(puts) == 1
+
+
+def test_jobs_start_first_in_first_out_and_a_cancelled_one_never_starts(make_queue, dataset):
+    queue = make_queue(concurrency=1)
+    blocking = queue.submit(UNTIL_STOPPED, dataset, owner="ada")
+    wait_until(lambda: queue.job(blocking).state == "running", "the first job to start")
+    waiting = [queue.submit(SHORT, dataset, owner=name) for name in ("bob", "cy", "dee")]
+    assert [queue.job(job_id).place for job_id in waiting] == [1, 2, 3]
+
+    assert queue.cancel(waiting[1])
+    assert [queue.job(job_id).place for job_id in (waiting[0], waiting[2])] == [1, 2]
+    cancelled = queue.job(waiting[1])
+    assert (cancelled.state, cancelled.place, cancelled.started_at, cancelled.run_dir) == ("cancelled", None, None, None)
+    with pytest.raises(QueueError, match="cancel it instead"):
+        queue.stop(waiting[0])
+
+    wait_until(lambda: is_training(queue, blocking), "the first job to train")
+    with pytest.raises(QueueError, match="stop it instead"):
+        queue.cancel(blocking)
+    queue.stop(blocking)
+    wait_until(lambda: finished(queue, blocking, *waiting), "every job to end")
+    started = [queue.job(job_id) for job_id in (blocking, waiting[0], waiting[2])]
+    assert [job.state for job in started] == ["stopped", "completed", "completed"]
+    assert started[0].started_at < started[1].started_at < started[2].started_at
+    assert started[1].started_at >= started[0].finished_at and started[2].started_at >= started[1].finished_at
+    assert queue.job(waiting[1]).state == "cancelled" and not queue.cancel(waiting[1])
+
+
+def test_a_worker_killed_mid_training_fails_its_job_and_the_next_job_runs(make_queue, dataset):
+    queue = make_queue(concurrency=1)
+    doomed = queue.submit(UNTIL_STOPPED, dataset, owner="ada")
+    following = queue.submit(SHORT, dataset, owner="bob")
+    wait_until(lambda: is_training(queue, doomed) and queue.snapshot(doomed).epochs, "the job to finish an epoch")
+    pid = queue.worker_info(doomed)["pid"]
+    assert pid != os.getpid()
+
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: finished(queue, doomed), "the killed job to be marked")
+    failed = queue.job(doomed)
+    assert failed.state == "failed"
+    assert failed.message.startswith("The training process died (killed, or out of memory)")
+    run = runs.load_run(failed.run_dir)
+    assert run.state == "failed" and run.message == failed.message
+    assert len(run.history) >= 1  # the epochs it finished are kept
+
+    wait_until(lambda: finished(queue, following), "the next job to end")
+    assert queue.job(following).state == "completed"
+
+
+def test_the_run_folder_is_the_one_training_in_process_writes(make_queue, dataset, tmp_path):
+    queue = make_queue()
+    job_id = queue.submit(SHORT, dataset, owner="ada")
+    in_process = train(SHORT, dataset, runs_dir=tmp_path / "in_process").run_dir
+    wait_until(lambda: finished(queue, job_id), "the job to end")
+    queued = queue.job(job_id)
+    assert queued.state == "completed" and queued.run_dir.parent == tmp_path / "runs"
+
+    def files(folder):
+        return sorted(path.name for path in folder.iterdir())
+
+    assert files(queued.run_dir) == files(in_process)
+    assert files(in_process) == sorted([runs.CONFIG_FILE, runs.STATUS_FILE, runs.HISTORY_FILE, runs.MODEL_FILE,
+                                        runs.METRICS_FILE, runs.PREDICTIONS_FILE])
+
+    def read_json(folder, name):
+        return json.loads((folder / name).read_text())
+
+    assert read_json(queued.run_dir, runs.CONFIG_FILE) == read_json(in_process, runs.CONFIG_FILE)
+    queued_metrics, own_metrics = read_json(queued.run_dir, runs.METRICS_FILE), read_json(in_process, runs.METRICS_FILE)
+    assert queued_metrics == queued.metrics and sorted(queued_metrics) == sorted(own_metrics)
+    queued_status, own_status = read_json(queued.run_dir, runs.STATUS_FILE), read_json(in_process, runs.STATUS_FILE)
+    assert sorted(queued_status) == sorted(own_status)
+    assert (queued_status["state"], queued_status["pid"]) == ("completed", os.getpid())  # the app owns the run
+    queued_history, own_history = (pd.read_csv(folder / runs.HISTORY_FILE) for folder in (queued.run_dir, in_process))
+    assert list(queued_history.columns) == list(own_history.columns) and len(queued_history) == len(own_history)
+    with np.load(queued.run_dir / runs.PREDICTIONS_FILE) as queued_predictions, np.load(in_process / runs.PREDICTIONS_FILE) as own:
+        assert np.array_equal(queued_predictions["labels"], own["labels"])
+        assert queued_predictions["probabilities"].shape == own["probabilities"].shape
+    loaded = runs.load_run(queued.run_dir)
+    assert loaded.state == "completed" and runs.load_model(loaded).output_shape == (None, dataset.num_classes)
+
+
+def test_settings_that_cannot_train_are_refused_before_they_enter_the_queue(make_queue, dataset):
+    queue = make_queue()
+    too_many = TrainConfig(arch="tiny_cnn", subset=len(dataset.x_train) + 1)
+    with pytest.raises(ConfigError) as refused:
+        queue.submit(too_many, dataset, owner="ada")
+    with pytest.raises(ConfigError) as by_the_config:
+        too_many.check(dataset)
+    assert str(refused.value) == str(by_the_config.value)
+    assert "subset asks for 121 images but the dataset has 120" in str(refused.value)
+    assert queue.jobs() == []
+
+
+def test_a_dataset_goes_into_the_object_store_once(make_queue, dataset):
+    queue = make_queue()
+    ref = queue.put_dataset(dataset)
+    assert queue.put_dataset(dataset) is ref
+    other = make_dataset(n_train=30, n_test=10, seed=1)
+    assert queue.put_dataset(other) != ref
+    assert ray.get(ref).x_train.shape == dataset.x_train.shape
+
+
+def test_concurrency_defaults_to_one_per_two_cores_and_can_change(make_queue):
+    queue = make_queue()
+    assert default_concurrency() == 1 and queue.concurrency == 1  # the session's Ray has 2 CPUs
+    queue.set_concurrency(3)
+    assert queue.concurrency == 3
+    queue.set_concurrency(None)
+    assert queue.concurrency == 1
+    for wrong in (0, -1, 2.5, "2", True):
+        with pytest.raises(QueueError, match="Trainings at once"):
+            queue.set_concurrency(wrong)
+    with pytest.raises(QueueError, match="No training job"):
+        queue.stop("no-such-job")
+
+
+def test_an_unreachable_cluster_says_what_is_wrong_and_how_to_fix_it(ray_cluster, monkeypatch):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    with pytest.raises(QueueError) as refused:
+        start_ray()
+    message = str(refused.value)
+    assert message.startswith(f"Could not reach the Ray cluster at 127.0.0.1:{port}")
+    assert "`ray status`" in message and "unset RAY_ADDRESS" in message
+    with pytest.raises(QueueError, match="is not a Ray cluster address: write it as HOST:PORT"):
+        start_ray("head-without-a-port")
+    assert ray.is_initialized()  # the session's Ray is untouched
