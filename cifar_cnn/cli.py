@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: off; on in the fast preset)")
     train.add_argument("--strategy", help="'default' (one device) or 'mirrored' (tf.distribute.MirroredStrategy over all local GPUs)")
     train.add_argument("--name", help="a label for the run, shown with it in `runs` and on every page of the app")
+    train.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                       help="train in a Ray worker process, as the app's class queue does: on a Ray started here, or on the "
+                            "cluster at ADDRESS (default: $RAY_ADDRESS when set); the run folder is written here as usual")
 
     evaluate = commands.add_parser("evaluate", help="accuracy, per-class metrics and confusion matrix of a run")
     evaluate.add_argument("run", help="run id (see `runs`) or run folder")
@@ -168,6 +171,8 @@ def _train(args) -> int:
     if config.minutes:
         print(f"Training for {config.minutes:g} minutes (at most {config.epochs} epochs); the last epoch ends early.", file=sys.stderr)
 
+    if args.ray is not None:
+        return _train_on_ray(config, dataset, artifacts, args.ray or None)
     live = LiveHistory()
     previous_handler = _stop_on_first_ctrl_c(live)
     try:
@@ -187,6 +192,56 @@ def _train(args) -> int:
     print(f"Train accuracy: {result.metrics['train_accuracy']:.2%}   Test accuracy: {result.metrics['test_accuracy']:.2%}{tta_note}")
     print(f"Run saved in {result.run_dir}")
     return 0
+
+
+def _train_on_ray(config, dataset, artifacts: Path, address: str | None) -> int:
+    """Submit one training to a Ray worker (the class queue's path), follow it, and report as the in-process path does."""
+    import getpass
+    import time
+
+    from cifar_cnn.classroom import QueueError, TrainingQueue, start_ray, stop_ray
+
+    try:
+        print(f"Ray: {start_ray(address)}", file=sys.stderr)
+    except QueueError as error:
+        raise UsageError(str(error)) from None
+    queue = TrainingQueue(artifacts / "runs")
+    try:
+        job_id = queue.submit(config, dataset, owner=getpass.getuser())
+        previous_handler = signal.signal(signal.SIGINT, lambda *_: (queue.stop(job_id), print(
+            "\nStopping after this batch, then saving the model (Ctrl-C again to abort)...", file=sys.stderr),
+            signal.signal(signal.SIGINT, signal.default_int_handler)))
+        try:
+            info = _follow(queue, job_id, time)
+        finally:
+            signal.signal(signal.SIGINT, previous_handler)
+    finally:
+        queue.close()
+        stop_ray()
+    if info.state != "completed" and not info.metrics:
+        print(f"error: {info.message or 'Training ' + info.state} (run folder: {info.run_dir})", file=sys.stderr)
+        return TRAINING_FAILED
+    if info.message:
+        print(info.message)
+    tta_note = _tta_note(config.flip_tta, config.shift_tta)
+    print(f"Train accuracy: {info.metrics['train_accuracy']:.2%}   Test accuracy: {info.metrics['test_accuracy']:.2%}{tta_note}")
+    print(f"Run saved in {info.run_dir}")
+    return 0
+
+
+def _follow(queue, job_id: str, time):
+    """Print each epoch as the worker reports it; return the job's final JobInfo."""
+    printed = 0
+    while True:
+        info = queue.job(job_id)
+        epochs = queue.snapshot(job_id).epochs if info.state == "running" or info.is_finished else ()
+        for row in epochs[printed:]:
+            print(f"Epoch {row['epoch']}: loss {row['loss']:.4f}, accuracy {row['accuracy']:.2%}, "
+                  f"val_accuracy {row.get('val_accuracy', float('nan')):.2%}", file=sys.stderr)
+        printed = max(printed, len(epochs))
+        if info.is_finished:
+            return info
+        time.sleep(0.5)  # the queue's own thread collects the worker's reports; this only decides how often to print them
 
 
 def _config_from(args):

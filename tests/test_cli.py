@@ -257,3 +257,24 @@ def test_ctrl_c_while_the_cli_starts_exits_quietly_with_130(image_folder, tmp_pa
     code = cli.main(["train", "--data", str(image_folder), "--artifacts", str(tmp_path), "--arch", "tiny_cnn", "--epochs", "1"])
     err = capsys.readouterr().err
     assert code == 130 and "interrupted" in err.lower() and "Traceback" not in err
+
+
+def test_train_on_ray_runs_in_a_worker_and_writes_the_run_here(image_folder, tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
+    done = subprocess.run([sys.executable, "-m", "cifar_cnn", "train", "--data", str(image_folder), "--artifacts", str(tmp_path),
+                           "--arch", "tiny_cnn", "--epochs", "2", "--name", "on ray", "--ray"],
+                          capture_output=True, text=True, timeout=600, cwd=PROJECT_ROOT, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Test accuracy" in done.stdout and "Epoch 2:" in done.stderr and "Traceback" not in done.stderr
+    run = the_run(tmp_path)
+    assert run.state == "completed" and run.config["name"] == "on ray" and len(run.history) == 2
+    assert (run.path / "model.keras").exists() and set(run.metrics) >= {"train_accuracy", "test_accuracy"}
+
+
+def test_train_on_an_unreachable_ray_cluster_is_one_line_and_exit_2(image_folder, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "cifar_cnn", "train", "--data", str(image_folder), "--artifacts", str(tmp_path),
+                           "--arch", "tiny_cnn", "--epochs", "1", "--ray", "127.0.0.1:1"],
+                          capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "127.0.0.1:1" in errors[0], done.stderr[-2000:]
