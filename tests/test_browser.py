@@ -51,8 +51,12 @@ def test_train_shows_live_curves_survives_a_reload_and_completes(app_url):
         second_tab = page.context.browser.new_page()  # another browser session sees the same job
         second_tab.goto(f"{app_url}/train")
         second_tab.get_by_text(re.compile(r"Epoch \d/2 · batch")).or_(second_tab.get_by_text("Training finished")).first.wait_for()
+        # The second tab shows the job's own settings, not its own widgets' defaults (the quick demo's fast preset).
+        second_tab.get_by_text(re.compile(r"^seed_cnn · 2 epochs · all training images")).wait_for()
 
         page.get_by_text("Training finished").wait_for(timeout=180_000)
+        # The finished run is now the selected one, labelled for people in the sidebar.
+        page.locator("[data-testid=stSidebar]").get_by_text(re.compile(r"^seed_cnn · .*2 epochs · test ")).wait_for()
         page.goto(f"{app_url}/runs")
         page.get_by_text("Compare", exact=False).or_(page.get_by_text("Latest run", exact=False)).first.wait_for()
 
