@@ -10,6 +10,7 @@ import argparse
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 
 from cifar_cnn.paths import default_artifacts_dir, describe_os_error
@@ -174,7 +175,7 @@ def _train(args) -> int:
     if args.ray is not None:
         return _train_on_ray(config, dataset, artifacts, args.ray or None)
     live = LiveHistory()
-    previous_handler = _stop_on_first_ctrl_c(live)
+    previous_handler = _stop_on_first_ctrl_c(live.request_stop)
     try:
         result = train(config, dataset, runs_dir=artifacts / "runs", live=live, verbose=1)
     except KeyboardInterrupt:  # the second Ctrl-C: `train` has marked the run failed
@@ -183,53 +184,50 @@ def _train(args) -> int:
         return INTERRUPTED
     finally:
         signal.signal(signal.SIGINT, previous_handler)
-    if result.state == "failed":
-        print(f"error: {result.message} (run folder: {result.run_dir})", file=sys.stderr)
-        return TRAINING_FAILED
-    if result.message:
-        print(result.message)
-    tta_note = _tta_note(config.flip_tta, config.shift_tta)
-    print(f"Train accuracy: {result.metrics['train_accuracy']:.2%}   Test accuracy: {result.metrics['test_accuracy']:.2%}{tta_note}")
-    print(f"Run saved in {result.run_dir}")
-    return 0
+    return _report(config, result.state, result.message, result.metrics, result.run_dir)
 
 
 def _train_on_ray(config, dataset, artifacts: Path, address: str | None) -> int:
     """Submit one training to a Ray worker (the class queue's path), follow it, and report as the in-process path does."""
     import getpass
-    import time
 
     from cifar_cnn.classroom import QueueError, TrainingQueue, start_ray, stop_ray
 
     try:
         print(f"Ray: {start_ray(address)}", file=sys.stderr)
+        queue = TrainingQueue(artifacts / "runs")
     except QueueError as error:
+        stop_ray()
         raise UsageError(str(error)) from None
-    queue = TrainingQueue(artifacts / "runs")
     try:
         job_id = queue.submit(config, dataset, owner=getpass.getuser())
-        previous_handler = signal.signal(signal.SIGINT, lambda *_: (queue.stop(job_id), print(
-            "\nStopping after this batch, then saving the model (Ctrl-C again to abort)...", file=sys.stderr),
-            signal.signal(signal.SIGINT, signal.default_int_handler)))
+        previous_handler = _stop_on_first_ctrl_c(lambda: queue.stop(job_id))
         try:
-            info = _follow(queue, job_id, time)
+            info = _follow(queue, job_id)
         finally:
             signal.signal(signal.SIGINT, previous_handler)
+    except QueueError as error:
+        raise UsageError(str(error)) from None
     finally:
         queue.close()
         stop_ray()
-    if info.state != "completed" and not info.metrics:
-        print(f"error: {info.message or 'Training ' + info.state} (run folder: {info.run_dir})", file=sys.stderr)
+    return _report(config, info.state, info.message, info.metrics or {}, info.run_dir)
+
+
+def _report(config, state: str, message: str, metrics: dict, run_dir) -> int:
+    """What a finished training prints, wherever it ran; the exit code."""
+    if state == "failed" or not metrics:
+        print(f"error: {message or f'Training {state}.'} (run folder: {run_dir})", file=sys.stderr)
         return TRAINING_FAILED
-    if info.message:
-        print(info.message)
+    if message:
+        print(message)
     tta_note = _tta_note(config.flip_tta, config.shift_tta)
-    print(f"Train accuracy: {info.metrics['train_accuracy']:.2%}   Test accuracy: {info.metrics['test_accuracy']:.2%}{tta_note}")
-    print(f"Run saved in {info.run_dir}")
+    print(f"Train accuracy: {metrics['train_accuracy']:.2%}   Test accuracy: {metrics['test_accuracy']:.2%}{tta_note}")
+    print(f"Run saved in {run_dir}")
     return 0
 
 
-def _follow(queue, job_id: str, time):
+def _follow(queue, job_id: str):
     """Print each epoch as the worker reports it; return the job's final JobInfo."""
     printed = 0
     while True:
@@ -259,14 +257,14 @@ def _config_from(args):
     )
 
 
-def _stop_on_first_ctrl_c(live):
-    """First Ctrl-C stops after the current batch and keeps the run; a second one aborts.
+def _stop_on_first_ctrl_c(stop):
+    """First Ctrl-C calls `stop` (training ends after the current batch and keeps the run); a second one aborts.
 
     Returns the SIGINT handler it replaced."""
 
     def request_stop(signum, frame):
         print("\nStopping after this batch (press Ctrl-C again to abort)...", file=sys.stderr)
-        live.request_stop()
+        stop()
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     return signal.signal(signal.SIGINT, request_stop)

@@ -214,7 +214,7 @@ def test_the_second_ctrl_c_raises_keyboard_interrupt():
     from cifar_cnn.training.live import LiveHistory
 
     live = LiveHistory()
-    previous = _stop_on_first_ctrl_c(live)
+    previous = _stop_on_first_ctrl_c(live.request_stop)
     try:
         signal.raise_signal(signal.SIGINT)
         assert live.stop_requested

@@ -25,7 +25,17 @@ def _model(path: str, stamp: float):
 
 
 def model(run: runs.Run):
-    return _model(str(run.path), _stamp(run, runs.MODEL_FILE))
+    return _model(str(run.path), model_stamp(run))
+
+
+def model_stamp(run: runs.Run) -> float:
+    """The model file's modification time: part of the key of everything cached from the model."""
+    return _stamp(run, runs.MODEL_FILE)
+
+
+def model_at(path: str, stamp: float):
+    """The cached model, for another cached function keyed on (path, `model_stamp`)."""
+    return _model(path, stamp)
 
 
 @st.cache_resource(max_entries=4)

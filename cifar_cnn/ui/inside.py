@@ -13,27 +13,24 @@ from cifar_cnn.data import Dataset
 from cifar_cnn.inside import channels, embeddings, store
 from cifar_cnn.inside.layers import LayerWalk
 from cifar_cnn.inside.visualise import FeatureVisualiser
-from cifar_cnn.ui.cached import _model, _stamp
-
-
-def _model_stamp(run: runs.Run) -> float:
-    return _stamp(run, runs.MODEL_FILE)
+from cifar_cnn.ui import cached
+from cifar_cnn.ui.cached import model_at, model_stamp
 
 
 @st.cache_resource(show_spinner="Reading the model's layers...", max_entries=4)
 def _walk(path: str, stamp: float) -> LayerWalk:
-    return LayerWalk(_model(path, stamp))
+    return LayerWalk(model_at(path, stamp))
 
 
 def layer_walk(run: runs.Run) -> LayerWalk:
     """Every layer's output for an image, from one Keras call. Raises RunError (the model cannot be read) or
     ValueError (a model this page cannot show)."""
-    return _walk(str(run.path), _model_stamp(run))
+    return _walk(str(run.path), model_stamp(run))
 
 
 @st.cache_resource(max_entries=2)
 def _visualiser(path: str, stamp: float) -> FeatureVisualiser:
-    return FeatureVisualiser(_model(path, stamp))
+    return FeatureVisualiser(model_at(path, stamp))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -42,7 +39,7 @@ def _visualisation(path: str, stamp: float, layer: str, channel: int) -> np.ndar
 
 
 def visualisation(run: runs.Run, layer: str, channel: int) -> np.ndarray:
-    return _visualisation(str(run.path), _model_stamp(run), layer, int(channel))
+    return _visualisation(str(run.path), model_stamp(run), layer, int(channel))
 
 
 def test_set_key(run: runs.Run, dataset: Dataset) -> str:
@@ -52,19 +49,19 @@ def test_set_key(run: runs.Run, dataset: Dataset) -> str:
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _maxima(path: str, stamp: float, layer: str, key: str, _images: np.ndarray) -> tuple[np.ndarray, bool]:
-    maxima, read = channels.stored_maxima(path, key, _model(path, stamp), layer, _images)
+    maxima, read = channels.stored_maxima(path, key, model_at(path, stamp), layer, _images)
     maxima.setflags(write=False)
     return maxima, read
 
 
 def maxima(run: runs.Run, layer: str, dataset: Dataset, key: str) -> tuple[np.ndarray, bool]:
     """Each channel's strongest value on every test image (N x channels), and whether they came from the run folder."""
-    return _maxima(str(run.path), _model_stamp(run), layer, key, dataset.x_test)
+    return _maxima(str(run.path), model_stamp(run), layer, key, dataset.x_test)
 
 
 def pca(run: runs.Run, dataset: Dataset, key: str) -> tuple[embeddings.Projection, bool]:
-    return embeddings.stored_pca(run.path, key, _model(str(run.path), _model_stamp(run)), dataset.x_test)
+    return embeddings.stored_pca(run.path, key, cached.model(run), dataset.x_test)
 
 
 def tsne(run: runs.Run, dataset: Dataset, key: str, compute: bool) -> tuple[embeddings.Projection | None, bool]:
-    return embeddings.stored_tsne(run.path, key, _model(str(run.path), _model_stamp(run)), dataset.x_test, compute=compute)
+    return embeddings.stored_tsne(run.path, key, cached.model(run), dataset.x_test, compute=compute)
