@@ -198,6 +198,103 @@ def runs_overlay_figure(histories: dict[str, pd.DataFrame], column: str, title: 
     return figure
 
 
+# The Class page's two charts of `class_results.settings_frame`, and what the scatter's points may be coloured by.
+CLASS_SCATTER, CLASS_PARALLEL = "learning rate vs accuracy", "all settings"
+CLASS_CHARTS = (CLASS_SCATTER, CLASS_PARALLEL)
+CLASS_COLOURS = ("optimizer", "architecture", "batch size", "epochs", "train images", "owner")
+_CATEGORIES = ("optimizer", "architecture", "owner")
+_MAX_TICKS = 8  # labelled values on one axis; more overlap
+
+
+def class_settings_figure(frame: pd.DataFrame, colour_by: str = "optimizer", chart: str = CLASS_SCATTER) -> go.Figure:
+    """The class's runs (`class_results.settings_frame`) against their test accuracy.
+
+    CLASS_SCATTER: learning rate (log scale) against test accuracy, one point per run coloured by `colour_by` (one of
+    CLASS_COLOURS). CLASS_PARALLEL: parallel coordinates of every setting and test accuracy, one line per run coloured
+    by its accuracy; with fewer than 2 runs there is nothing to connect, so it draws the scatter. With no runs, an
+    empty chart that says so. Names (owners, runs, architectures) are escaped: Plotly renders HTML in labels."""
+    if colour_by not in CLASS_COLOURS:
+        raise ValueError(f"colour_by must be one of {', '.join(CLASS_COLOURS)}, not {colour_by!r}")
+    if chart not in CLASS_CHARTS:
+        raise ValueError(f"chart must be one of {', '.join(CLASS_CHARTS)}, not {chart!r}")
+    if frame.empty:
+        figure = go.Figure()
+        figure.add_annotation(text="No run of the class has a test accuracy yet", showarrow=False, x=0.5, y=0.5,
+                              xref="paper", yref="paper")
+        figure.update_layout(xaxis_visible=False, yaxis_visible=False, margin=dict(t=30, b=30), height=300)
+        return figure
+    if chart == CLASS_PARALLEL and len(frame) >= 2:
+        return _class_parallel_figure(frame)
+    return _class_scatter_figure(frame, colour_by)
+
+
+def _class_hover(frame: pd.DataFrame) -> list[str]:
+    return [f"{plotly_text(row.label)}<br>owner: {plotly_text(row.owner)}<br>learning rate {row.learning_rate:g} · "
+            f"test {row.test_accuracy:.1%}" for row in frame.rename(columns=lambda name: name.replace(" ", "_")).itertuples()]
+
+
+def _class_scatter_figure(frame: pd.DataFrame, colour_by: str) -> go.Figure:
+    figure = go.Figure()
+    hover = pd.Series(_class_hover(frame), index=frame.index)
+    marker = dict(size=12, line=dict(width=1, color="white"))
+    if colour_by in _CATEGORIES:
+        for index, category in enumerate(sorted(set(frame[colour_by]))):
+            rows = frame[frame[colour_by] == category]
+            figure.add_trace(go.Scatter(x=rows["learning rate"], y=rows["test accuracy"], mode="markers", name=plotly_text(category),
+                                        text=hover[rows.index], hovertemplate="%{text}<extra></extra>",
+                                        marker={**marker, "color": RUN_COLOURS[index % len(RUN_COLOURS)]}))
+        figure.update_layout(legend=dict(title=dict(text=colour_by)))
+    else:
+        figure.add_trace(go.Scatter(x=frame["learning rate"], y=frame["test accuracy"], mode="markers", text=hover,
+                                    hovertemplate="%{text}<extra></extra>", showlegend=False,
+                                    marker={**marker, "color": frame[colour_by], "colorscale": "Viridis", "showscale": True,
+                                            "colorbar": dict(title=dict(text=colour_by))}))
+    figure.update_layout(title="Test accuracy against learning rate", xaxis_title="learning rate (log scale)",
+                         yaxis_title="test accuracy", margin=dict(t=50, b=40))
+    figure.update_xaxes(type="log", exponentformat="none")  # 0.0001, not Plotly's "100µ"
+    rates = sorted(set(frame["learning rate"].dropna()))
+    if len(rates) <= _MAX_TICKS:  # the rates the class chose, as they typed them, not the 2, 3, ..., 9 between decades
+        figure.update_xaxes(tickvals=rates, ticktext=[f"{rate:g}" for rate in rates])
+    figure.update_yaxes(tickformat=".0%")
+    return figure
+
+
+def _category_axis(frame: pd.DataFrame, column: str) -> dict:
+    names = sorted(set(frame[column]))
+    # Unescaped, unlike every other label: parcoords writes tick labels as plain text (d3's axis), so markup shows as its
+    # characters and an escaped name would show "&lt;" (checked in Chromium with plotly 7.1). Its axis titles do render HTML.
+    return dict(label=column, values=frame[f"{column} code"], tickvals=list(range(len(names))),
+                ticktext=[str(name) for name in names], range=[-0.5, len(names) - 0.5])
+
+
+def _number_axis(frame: pd.DataFrame, column: str) -> dict:
+    axis = dict(label=column, values=frame[column])
+    values = sorted(set(frame[column].dropna()))
+    if len(values) <= _MAX_TICKS:  # the values the runs used, not 1.8, 1.85, ... around an axis where all have 2
+        axis |= dict(tickvals=values, ticktext=[f"{value:g}" for value in values])
+    if len(values) == 1:
+        axis["range"] = [values[0] - 1, values[0] + 1]
+    return axis
+
+
+def _class_parallel_figure(frame: pd.DataFrame) -> go.Figure:
+    rates = sorted(set(frame["log10 learning rate"].dropna()))
+    rate_axis = dict(label="learning rate", values=frame["log10 learning rate"])
+    if len(rates) <= _MAX_TICKS:
+        rate_axis |= dict(tickvals=rates, ticktext=[f"{10 ** rate:.2g}" for rate in rates])
+    else:  # the axis keeps its log10 numbers, which the label then says
+        rate_axis["label"] = "learning rate (log10)"
+    dimensions = [_category_axis(frame, "architecture"), _category_axis(frame, "optimizer"), rate_axis]
+    dimensions += [_number_axis(frame, column) for column in ("batch size", "epochs", "train images") if frame[column].notna().any()]
+    dimensions.append(dict(label="test accuracy", values=frame["test accuracy"], tickformat=".0%"))
+    figure = go.Figure(go.Parcoords(dimensions=dimensions,
+                                    line=dict(color=frame["test accuracy"], colorscale="Viridis", showscale=True,
+                                              colorbar=dict(title=dict(text="test accuracy"), tickformat=".0%"))))
+    figure.update_layout(title="Every run's settings and test accuracy (one line per run; drag along an axis to pick runs)",
+                         margin=dict(t=110, b=40, l=60, r=60))
+    return figure
+
+
 def class_balance_figure(class_names: list[str] | tuple[str, ...], train_counts: np.ndarray, test_counts: np.ndarray) -> go.Figure:
     """Train and test images per class, side by side."""
     figure = go.Figure()

@@ -20,7 +20,7 @@ from cifar_cnn.runs import Run
 
 SEPARATOR = " · "
 # Settings that say which run it is rather than how it was trained, or that the label already says better.
-NOT_SETTINGS = ("name", "class_names")
+NOT_SETTINGS = ("name", "owner", "class_names")
 
 
 def _number(value: Any) -> bool:

@@ -92,6 +92,7 @@ CONFIG = {
     "shift_tta": Field(FLAG),
     "strategy": Field(TEXT),
     "name": Field(TEXT),
+    "owner": Field(TEXT),
     "class_names": Field(TEXTS),
     "dataset": Field(TEXT),
     "train_images": Field(COUNT),
@@ -163,4 +164,22 @@ def predictions_problem(probabilities: np.ndarray, labels: np.ndarray) -> str | 
         return f"holds {probabilities.dtype} probabilities and {labels.dtype} labels, not numbers and whole numbers"
     if len(labels) and (labels.min() < 0 or labels.max() >= probabilities.shape[1]):
         return f"holds labels from {labels.min()} to {labels.max()} for {probabilities.shape[1]} classes"
+    return None
+
+
+def epoch_records_problem(confusion: np.ndarray, indices: np.ndarray, labels: np.ndarray, predictions: np.ndarray) -> str | None:
+    """What is wrong with the arrays of epochs.npz, or None: per epoch a square matrix of counts and the watch set's
+    predicted classes, one row each."""
+    if confusion.ndim != 3 or confusion.shape[1] != confusion.shape[2] or 0 in confusion.shape:
+        return f"holds a confusion array of shape {confusion.shape}, not one square matrix per epoch"
+    if indices.ndim != 1 or labels.shape != indices.shape or predictions.shape != (confusion.shape[0], len(indices)):
+        return (f"holds watch-set arrays of shapes {indices.shape}, {labels.shape} and {predictions.shape} "
+                f"for {confusion.shape[0]} epochs")
+    arrays = (confusion, indices, labels, predictions)
+    if not all(np.issubdtype(array.dtype, np.integer) for array in arrays):
+        return "holds arrays that are not whole numbers"
+    classes = confusion.shape[1]
+    if confusion.min() < 0 or (len(indices) and (indices.min() < 0 or min(labels.min(), predictions.min()) < 0
+                                                 or max(labels.max(), predictions.max()) >= classes)):
+        return f"holds counts, indices or classes outside their range (negative, or a class past the {classes} classes)"
     return None

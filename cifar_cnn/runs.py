@@ -8,6 +8,8 @@ A run folder holds:
 - `model.keras`      the trained model (takes raw uint8 images)
 - `metrics.json`     final train and test accuracy and loss
 - `predictions.npz`  test-set class probabilities and labels
+- `epochs.npz`       per epoch: the validation set's confusion matrix and a watch set's predicted classes
+                     (`EpochRecords`; runs of older versions lack it)
 
 Every file is written atomically (temporary file, then rename), so a crash
 never leaves a half-written file behind. A run whose process died while it
@@ -47,6 +49,7 @@ HISTORY_FILE = "history.csv"
 MODEL_FILE = "model.keras"
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.npz"
+EPOCHS_FILE = "epochs.npz"
 
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
 STATES = run_schema.STATES
@@ -220,6 +223,33 @@ def write_predictions(run_dir: Path, probabilities: np.ndarray, labels: np.ndarr
             np.savez_compressed(handle, probabilities=probabilities.astype(np.float32), labels=labels.astype(np.int64))
 
     atomic_write(run_dir / PREDICTIONS_FILE, save)
+
+
+@dataclass(frozen=True)
+class EpochRecords:
+    """What the model predicted after each epoch of training (`epochs.npz`), as plain arrays.
+
+    `confusion[e]` is the validation set's confusion matrix after epoch e + 1 (rows true, columns predicted; the
+    holdout where the run validated on one, else the test set); `watch_predictions[e]` the classes predicted then for
+    the test images `watch_indices`, whose true classes are `watch_labels`."""
+
+    confusion: np.ndarray  # epochs x classes x classes, counts
+    watch_indices: np.ndarray  # watched test images
+    watch_labels: np.ndarray  # their true classes
+    watch_predictions: np.ndarray  # epochs x watched images, predicted classes
+
+    @property
+    def epochs(self) -> int:
+        return len(self.confusion)
+
+
+def write_epoch_records(run_dir: Path, records: EpochRecords) -> None:
+    def save(path: Path) -> None:
+        with open(path, "wb") as handle:
+            np.savez(handle, confusion=records.confusion.astype(np.int64), watch_indices=records.watch_indices.astype(np.int64),
+                     watch_labels=records.watch_labels.astype(np.int64), watch_predictions=records.watch_predictions.astype(np.int64))
+
+    atomic_write(run_dir / EPOCHS_FILE, save)
 
 
 def save_model(run_dir: Path, model) -> None:
@@ -489,6 +519,23 @@ def load_predictions(run: Run) -> tuple[np.ndarray, np.ndarray]:
         raise RunError(f"The test set of run {run.run_id} is empty: {path} holds predictions for 0 test images, so there is "
                        "nothing to evaluate. Train it on a dataset with test images, or delete it.")
     return probabilities, labels
+
+
+def load_epoch_records(run: Run) -> EpochRecords | None:
+    """The run's per-epoch records, or None for a run without them (trained by an older version, or that ended before
+    its first epoch did). Raises RunError for a file that cannot be read or holds wrong arrays."""
+    path = run.path / EPOCHS_FILE
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            records = EpochRecords(**{name: data[name] for name in ("confusion", "watch_indices", "watch_labels", "watch_predictions")})
+    except Exception as error:  # NumPy and zipfile raise many types for a damaged file
+        raise RunError(f"{path} could not be read ({shorten(str(error), 100)}).") from None
+    problem = run_schema.epoch_records_problem(records.confusion, records.watch_indices, records.watch_labels, records.watch_predictions)
+    if problem:
+        raise RunError(f"{path} {problem}.")
+    return records
 
 
 def delete_run(run: str | Path, runs_dir: Path | None = None) -> None:

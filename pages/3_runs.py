@@ -22,6 +22,7 @@ if not found:
 table = pd.DataFrame(
     {
         "run": [run.run_id for run in found],
+        "owner": [str(run.config.get("owner") or "-") for run in found],
         "started": [datetime.fromtimestamp(run.status.get("started_at") or 0) for run in found],
         "architecture": [run.config.get("arch", "?") for run in found],
         "epochs": [run.progress for run in found],
@@ -71,7 +72,11 @@ if len(chosen) == 1 and left.button(f"Open {plain(chosen[0].run_id)} in Evaluate
     select_run(chosen[0].run_id)
     st.switch_page("pages/4_evaluate.py")
 
-if right.button(f"Delete {len(chosen)} run{'s' if len(chosen) > 1 else ''}", icon=":material/delete:"):
+others = [run.run_id for run in chosen if not context.visitor.may_control(str(run.config.get("owner") or ""))]
+if others:  # with a teacher key, a student deletes only their own runs
+    right.button(f"Delete {len(chosen)} run{'s' if len(chosen) > 1 else ''}", icon=":material/delete:", disabled=True)
+    right.caption(f"Only their owner or the teacher may delete {plain_list(others)}.")
+elif right.button(f"Delete {len(chosen)} run{'s' if len(chosen) > 1 else ''}", icon=":material/delete:"):
     st.session_state["delete_pending"] = [run.run_id for run in chosen]
 
 pending = st.session_state.get("delete_pending")
@@ -82,6 +87,10 @@ if pending:
         st.session_state.pop("delete_pending")
         problems = []
         for run_id in pending:
+            owner = str(by_id[run_id].config.get("owner") or "") if run_id in by_id else ""
+            if not context.visitor.may_control(owner):  # the name box changed since Delete was pressed
+                problems.append(f"Only their owner or the teacher may delete {run_id}.")
+                continue
             try:
                 runs.delete_run(run_id)
             except runs.RunError as error:

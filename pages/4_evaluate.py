@@ -38,18 +38,45 @@ if len(run.history):
     st.caption(plots.CURVES_HELP)
 
 st.header("Confusion matrix")
-st.caption("Rows are the true classes, columns what the model predicted. Click a cell to see its test images.")
 matrix = cached.confusion(run)
+try:
+    records = cached.epoch_records(run)
+    no_slider = None if records is not None else (
+        "No epoch slider: this run was trained before the matrix was recorded after every epoch, so only the final "
+        "matrix is shown. Train it again to replay its epochs.")
+except runs.RunError as error:
+    records, no_slider = None, f"No epoch slider: {error}"
+if records is not None and records.confusion.shape[1] != len(class_names):
+    records, no_slider = None, f"No epoch slider: the per-epoch records count {records.confusion.shape[1]} classes, not {len(class_names)}."
 normalized = st.toggle("Show the share of each true class instead of counts", key="normalized_confusion")
-st.plotly_chart(
-    plots.confusion_figure(matrix, class_names, normalized=normalized, selected=st.session_state.get(gallery.CELL_KEY)),
-    key="confusion_chart",
-    on_select=gallery.select_clicked_cell,
-    selection_mode="points",
-)
+FINAL = "final"
+epoch = FINAL
+if records is not None:
+    # Keyed by run: another run's position may be past this one's epochs.
+    epoch = st.select_slider("Epoch", options=[*range(1, records.epochs + 1), FINAL], value=FINAL, key=f"confusion_epoch-{run.run_id}",
+                             help="Replay the matrix after each epoch of training: which confusions resolve first?")
+else:
+    st.caption(plain(no_slider))
+
+if epoch == FINAL:
+    st.caption("Rows are the true classes, columns what the final model predicted. Click a cell to see its test images.")
+    st.plotly_chart(
+        plots.confusion_figure(matrix, class_names, normalized=normalized, selected=st.session_state.get(gallery.CELL_KEY)),
+        key="confusion_chart",
+        on_select=gallery.select_clicked_cell,
+        selection_mode="points",
+    )
+else:
+    epoch_matrix = records.confusion[epoch - 1]
+    validated_on = ("the held-out training images the run validated on" if run.config.get("validation") == "holdout"
+                    else "the test set")
+    st.caption(f"After epoch {epoch} of {records.epochs}: {int(epoch_matrix.sum()):,} images of {validated_on}, rows the true "
+               "classes, columns the predicted ones. The final matrix is the saved model's test predictions, so it can differ "
+               "from the last epoch's. Mistakes are listed for the final model: move the slider to final and click a cell.")
+    st.plotly_chart(plots.confusion_figure(epoch_matrix, class_names, normalized=normalized), key="epoch_confusion_chart")
 
 cell = st.session_state.get(gallery.CELL_KEY)
-if cell is not None:
+if cell is not None and epoch == FINAL:
     true_class, predicted_class = cell
     indices = evaluation.cell_examples(probabilities, labels, true_class, predicted_class)
     if true_class == predicted_class:

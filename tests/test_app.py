@@ -6,13 +6,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import socket
+import time
+
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from cifar_cnn import runs
 from cifar_cnn.training import TrainConfig, train
-from cifar_cnn.ui.resources import job_runner
+from cifar_cnn.classroom import JobInfo
+from cifar_cnn.ui.classroom import queue_holder
 from synthetic_arrays import make_dataset
 from synthetic_data import write_image_folder
 
@@ -28,11 +32,32 @@ def artifacts(tmp_path, monkeypatch):
     monkeypatch.setenv("CIFAR_CNN_ARTIFACTS", str(tmp_path / "artifacts"))
     st.cache_resource.clear()
     yield tmp_path / "artifacts"
-    job = job_runner().job
-    if job is not None:
-        job.stop()
-        job.wait(timeout=120)
+    queue_holder().close_queue()  # the test's jobs end with it; Ray stays up for the next test
     st.cache_resource.clear()
+
+
+def last_job() -> JobInfo:
+    """The job the Train page queued last (through the app's own queue)."""
+    return queue_holder().queue.jobs()[-1]
+
+
+def wait_for_end(job_id: str, timeout: float = 180) -> JobInfo:
+    """Poll the app's queue until the job has ended; fail if it has not within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = queue_holder().queue.job(job_id)
+        if job.is_finished:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} still {queue_holder().queue.job(job_id).state} after {timeout} s")
+
+
+def wait_until_training(job_id: str, timeout: float = 180) -> None:
+    """Poll until the job's worker has trained a batch."""
+    deadline = time.monotonic() + timeout
+    while not queue_holder().queue.snapshot(job_id).batches:
+        assert time.monotonic() < deadline, f"job {job_id} did not start training within {timeout} s"
+        time.sleep(0.2)
 
 
 def open_page(page: str) -> AppTest:
@@ -93,8 +118,7 @@ def start_training(app: AppTest, epochs: int, minutes: float = 0.0) -> None:
 def test_train_completes_and_the_run_appears_on_runs(artifacts):
     app = open_page("pages/2_train.py")
     start_training(app, epochs=2)
-    job = job_runner().job
-    assert job is not None and job.wait(timeout=120)
+    job = wait_for_end(last_job().job_id)
     app.run()
     assert any("Training finished" in message.value for message in app.success), texts(app)
     app.switch_page("pages/3_runs.py").run()
@@ -106,46 +130,47 @@ def test_train_completes_and_the_run_appears_on_runs(artifacts):
 def test_a_finished_training_opens_in_evaluate(artifacts):
     app = open_page("pages/2_train.py")
     start_training(app, epochs=1)
-    assert job_runner().job.wait(timeout=120)
+    job = wait_for_end(last_job().job_id)
     app.run()
     next(button for button in app.button if button.label == "Open this run in Evaluate").click().run()
     assert not app.exception
     assert [title.value for title in app.title] == ["Evaluate"]
-    assert job_runner().job.run_dir.name in texts(app)
+    assert job.run_dir.name in texts(app)
 
 
 def test_stop_leaves_a_run_marked_stopped(artifacts):
     app = open_page("pages/2_train.py")
     start_training(app, epochs=200)
+    wait_until_training(last_job().job_id)
     app.run()
     stop = next(button for button in app.button if button.label == "Stop")
     stop.click().run()
-    job = job_runner().job
-    assert job.wait(timeout=120)
+    job = wait_for_end(last_job().job_id)
     assert runs.load_run(job.run_dir).state == "stopped"
     app.run()
     assert any("Training stopped" in message.value for message in app.success), texts(app)
 
 
-def test_a_second_train_while_one_runs_is_refused(artifacts):
+def test_a_second_train_while_one_runs_waits_in_line_and_can_be_cancelled(artifacts):
     app = open_page("pages/2_train.py")
     start_training(app, epochs=200)
-    first = job_runner().job
-    train = next(button for button in app.button if button.label == "Train")
-    assert train.disabled and "Train is off while" in texts(app)  # the button says why it is off
-    assert job_runner().job is first and first.is_running
+    first = last_job()
+    next(button for button in app.button if button.label == "Train").click().run()  # the form stays open: train again
+    second = last_job()
+    assert second.job_id != first.job_id and second.state == "queued" and second.place == 1
+    assert "Waiting: number 1 in line." in texts(app)
+    next(button for button in app.button if button.label == "Cancel").click().run()
+    assert queue_holder().queue.job(second.job_id).state == "cancelled"
+    assert queue_holder().queue.job(first.job_id).state == "running"
 
 
-def test_while_a_job_runs_every_viewer_sees_its_settings_first_and_the_form_locked(artifacts):
+def test_while_a_job_runs_every_viewer_without_a_name_sees_its_settings_first(artifacts):
     app = open_page("pages/2_train.py")
     start_training(app, epochs=200)
     second_session = open_page("pages/2_train.py")  # whose own widgets still hold the quick demo's defaults
     for page in (app, second_session):
-        assert "Training now" in [header.value for header in page.subheader]
+        assert "Your trainings" in [header.value for header in page.subheader]
         assert "tiny_cnn · 200 epochs" in texts(page)  # the running job's settings, not the page's defaults
-        assert page.toggle(key="quick_demo").disabled and page.number_input(key="seed").disabled
-        assert next(button for button in page.button if button.label == "Train").disabled
-        assert any("locked while a training runs" in expander.label for expander in page.expander)
 
 
 def test_a_bad_data_path_shows_an_error_not_an_exception(artifacts, tmp_path):
@@ -235,8 +260,7 @@ def test_training_with_a_preset_from_the_train_page(artifacts):
     app.number_input(key="epochs").set_value(1)
     next(button for button in app.button if button.label == "Train").click().run()
     assert not app.exception, app.exception
-    job = job_runner().job
-    assert job.wait(timeout=300)
+    job = wait_for_end(last_job().job_id, timeout=300)
     assert job.state == "completed", job.message
     assert (job.config.schedule, job.config.label_smoothing, job.config.batch_size) == ("one_cycle", 0.1, 128)
 
@@ -256,11 +280,10 @@ def test_the_fast_recipe_shows_what_it_sets_on_this_machine(artifacts, monkeypat
 def test_a_time_budget_from_the_train_page(artifacts):
     app = open_page("pages/2_train.py")
     start_training(app, epochs=200, minutes=0.1)
-    job = job_runner().job
-    assert job.wait(timeout=120)
+    job = wait_for_end(last_job().job_id)
     assert job.state == "completed", job.message
     assert job.config.minutes == 0.1
-    assert len(job.live.epoch_rows) < 200
+    assert len(queue_holder().queue.snapshot(job.job_id).epochs) < 200
 
 
 def test_a_time_budget_from_the_train_page_is_not_capped_by_the_default_epochs(artifacts):
@@ -269,8 +292,7 @@ def test_a_time_budget_from_the_train_page_is_not_capped_by_the_default_epochs(a
 
     app = open_page("pages/2_train.py")
     start_training(app, epochs=2, minutes=0.05)
-    job = job_runner().job
-    assert job.wait(timeout=120)
+    job = wait_for_end(last_job().job_id)
     assert job.config.epochs == UNCAPPED_EPOCHS
     # the page's choices, given to the builder the CLI and the benches use, make the same settings
     assert job.config == build_config(arch="tiny_cnn", minutes=0.05, batch_size=16, optimizer="adam", learning_rate=1e-3,
@@ -298,9 +320,10 @@ def test_the_quick_demo_is_the_train_pages_default(artifacts):
                for caption in app.caption)
     next(button for button in app.button if button.label == "Train").click().run()
     assert not app.exception, app.exception
-    job = job_runner().job
-    job.stop()  # the settings are what this checks, not a minute of training
-    assert job.wait(timeout=300)
+    job_id = last_job().job_id
+    wait_until_training(job_id)
+    queue_holder().queue.stop(job_id)  # the settings are what this checks, not a minute of training
+    job = wait_for_end(job_id, timeout=300)
     assert job.state == "stopped", job.message
     # the fast preset for one minute on every training image
     assert job.config == build_config("fast", minutes=1.0, seed=0, validation="test", strategy="default")
@@ -323,11 +346,12 @@ def test_pages_show_the_newest_finished_run_and_switch_to_a_new_one_when_it_fini
     assert opened_before.selectbox(key="run_id").value == newest
     trainer = open_page("pages/2_train.py")
     start_training(trainer, epochs=2)
-    job = job_runner().job
+    job_id = last_job().job_id
     opened_during = open_page("pages/4_evaluate.py")
-    if job.is_running:  # a page opened during the training shows a finished run, not the one that has no results yet
+    if not queue_holder().queue.job(job_id).is_finished:  # a page opened during the training shows a finished run, not the one that has no results yet
         assert opened_during.selectbox(key="run_id").value == newest
-    assert job.wait(timeout=120) and job.state == "completed"
+    job = wait_for_end(job_id)
+    assert job.state == "completed"
     for page in (opened_before, opened_during):
         page.run()
         assert not page.exception, page.exception
@@ -361,3 +385,86 @@ def test_the_sidebar_labels_runs_for_people_and_in_full(artifacts):
     box = app.selectbox(key="run_id")
     assert box.format_func(box.value).startswith("my first net · tiny_cnn · 12 images · 1 epoch · test ")
     assert any(caption.value.replace("\\", "").startswith("my first net · tiny_cnn · 12 images") for caption in app.sidebar.caption)
+
+
+def name_yourself(app: AppTest, name: str) -> AppTest:
+    app.text_input(key="student_name").set_value(name).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_with_a_teacher_key_each_student_follows_only_their_own_training(artifacts, monkeypatch):
+    monkeypatch.setenv("CIFAR_CNN_TEACHER_KEY", "owl-42")
+    nameless = open_page("pages/2_train.py")
+    assert next(button for button in nameless.button if button.label == "Train").disabled
+    assert "Enter your name in the sidebar" in texts(nameless)
+
+    ada = name_yourself(open_page("pages/2_train.py"), "ada")
+    start_training(ada, epochs=200)
+    bob = name_yourself(open_page("pages/2_train.py"), "bob")
+    start_training(bob, epochs=3)
+    ada.run()
+    assert "Your trainings, ada" in [header.value for header in ada.subheader]
+    assert "tiny_cnn · 200 epochs" in texts(ada) and "tiny_cnn · 3 epochs" not in texts(ada)
+    assert "tiny_cnn · 3 epochs" in texts(bob) and "tiny_cnn · 200 epochs" not in texts(bob)
+    assert "Waiting: number 1 in line." in texts(bob)  # one training at a time on 2 cores: bob waits for ada
+    assert not [button for button in bob.button if button.label in ("Stop", "Stop or cancel it")]
+    assert not any("Queue settings" in expander.label for expander in bob.expander)  # students cannot change the queue
+
+    reloaded = AppTest.from_file(APP, default_timeout=90)  # a reload: a new session, the name still in the address
+    reloaded.query_params["name"] = "bob"
+    reloaded.run()
+    reloaded.switch_page("pages/2_train.py").run()
+    assert reloaded.text_input(key="student_name").value == "bob" and "tiny_cnn · 3 epochs" in texts(reloaded)
+
+    teacher = open_page("pages/2_train.py")
+    teacher.text_input(key="teacher_key_entered").set_value("owl-4").run()
+    assert "That is not the teacher key." in [error.value for error in teacher.error]
+    teacher.text_input(key="teacher_key_entered").set_value("owl-42").run()
+    assert any("You are the teacher" in caption.value for caption in teacher.caption)
+    assert not [box for box in teacher.text_input if box.key == "teacher_key_entered"]  # the key box is gone
+    assert "owl-42" not in [teacher.session_state[key] for key in ("teacher_key_entered",)]  # and the key not kept
+    ada_job = next(job for job in queue_holder().queue.jobs() if job.owner == "ada")
+    teacher.selectbox(key="controlled_job").set_value(ada_job.job_id)
+    next(button for button in teacher.button if button.label == "Stop or cancel it").click().run()
+    assert wait_for_end(ada_job.job_id).state in ("stopped", "completed")
+    bob_job = wait_for_end(next(job.job_id for job in queue_holder().queue.jobs() if job.owner == "bob"))
+    assert bob_job.state == "completed" and bob_job.config.owner == "bob"
+    assert runs.load_run(bob_job.run_dir).config["owner"] == "bob"
+
+
+def test_with_a_teacher_key_a_student_deletes_only_their_own_runs(artifacts, monkeypatch):
+    dataset = make_dataset(num_classes=3)
+    for owner in ("ada", "bob"):
+        train(TrainConfig(arch="tiny_cnn", epochs=1, owner=owner), dataset, runs_dir=artifacts / "runs")
+    monkeypatch.setenv("CIFAR_CNN_TEACHER_KEY", "owl-42")
+    app = name_yourself(open_page("pages/3_runs.py"), "bob")
+    table = app.dataframe[0].value
+    by_owner = dict(zip(table["owner"], table["run"]))
+    app.multiselect(key="chosen_runs").set_value([by_owner["ada"]]).run()
+    assert next(button for button in app.button if button.label == "Delete 1 run").disabled
+    assert "Only their owner or the teacher may delete" in texts(app)
+    app.multiselect(key="chosen_runs").set_value([by_owner["bob"]]).run()
+    next(button for button in app.button if button.label == "Delete 1 run").click().run()
+    next(button for button in app.button if button.label == "Yes, delete").click().run()
+    assert sorted(path.name for path in (artifacts / "runs").iterdir()) == [by_owner["ada"]]
+
+
+def test_a_cluster_that_cannot_be_reached_is_explained_and_the_other_pages_work(artifacts, monkeypatch):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{closed_port}")
+    app = open_page("pages/2_train.py")
+    message = " ".join(error.value for error in app.error).replace("\\", "")
+    assert f"Training is not available: Could not reach the Ray cluster at 127.0.0.1:{closed_port}" in message
+    assert "unset RAY_ADDRESS to train on this machine" in message
+    assert [button.label for button in app.button if button.label == "Try again"] == ["Try again"]
+    assert not [button for button in app.button if button.label == "Train"]
+    for page in ("pages/1_dataset.py", "pages/3_runs.py"):
+        app.switch_page(page).run()
+        assert not app.exception and not app.error, page
+    monkeypatch.delenv("RAY_ADDRESS")  # fixed: Try again starts the queue
+    app.switch_page("pages/2_train.py").run()
+    next(button for button in app.button if button.label == "Try again").click().run()
+    assert not app.error and [button.label for button in app.button if button.label == "Train"] == ["Train"]

@@ -1,6 +1,8 @@
 """The Evaluate and Predict pages, headless with AppTest, on a tiny trained run."""
 
+import base64
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +99,68 @@ def test_a_confused_pair_button_opens_its_cell(app_env, trained, tmp_path, monke
     pair.click().run()
     assert app.session_state[CELL_KEY] == (0, 1)
     assert any("True cat, predicted dog: 8 images" in subheader.value for subheader in app.subheader)
+
+
+def epoch_slider(app: AppTest):
+    sliders = [slider for slider in app.select_slider if slider.label == "Epoch"]
+    return sliders[0] if sliders else None
+
+
+def test_a_new_run_has_an_epoch_slider_on_its_matrix_set_to_the_final_one(app_env):
+    app = open_page(EVALUATE)
+    slider = epoch_slider(app)
+    assert slider is not None and slider.options == ["1", "final"] and slider.value == "final"
+
+
+def write_run_with_epochs(tmp_path, labels, confusion=None):
+    """A finished run whose final model is always right, and (given `confusion`) per-epoch matrices of earlier models."""
+    run_dir = runs.create_run({"arch": "tiny_cnn", "epochs": 2, "class_names": ["cat", "dog", "frog"]}, tmp_path / "runs")
+    runs.write_predictions(run_dir, np.eye(3)[labels] * 0.8 + 0.2 / 3, labels)
+    if confusion is not None:
+        watched = np.array([0, 1, 8, 9, 16, 17])
+        runs.write_epoch_records(run_dir, runs.EpochRecords(confusion=confusion, watch_indices=watched, watch_labels=labels[watched],
+                                                            watch_predictions=np.zeros((len(confusion), 6), np.int64)))
+    runs.update_status(run_dir, "completed")
+    return run_dir
+
+
+def heatmap_counts(app: AppTest) -> list[list[int]]:
+    spec = json.loads(app.get("plotly_chart")[-1].proto.spec)
+    z = next(trace["z"] for trace in spec["data"] if trace["type"] == "heatmap")
+    if isinstance(z, dict):  # Plotly sends arrays as base64 with their type and shape
+        shape = [int(size) for size in z["shape"].split(",")]
+        z = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape)
+    return np.asarray(z).tolist()
+
+
+def test_the_epoch_slider_replays_each_epochs_matrix(app_env, trained, tmp_path, monkeypatch):
+    monkeypatch.setenv("CIFAR_CNN_ARTIFACTS", str(tmp_path))
+    labels = load_dataset(trained[0], cache_dir=tmp_path / "cache").y_test
+    everything_a_cat = [[8, 0, 0], [8, 0, 0], [8, 0, 0]]  # after epoch 1
+    dogs_still_cats = [[8, 0, 0], [6, 2, 0], [0, 0, 8]]  # after epoch 2
+    write_run_with_epochs(tmp_path, labels, np.array([everything_a_cat, dogs_still_cats]))
+    app = open_page(EVALUATE)
+    slider = epoch_slider(app)
+    assert slider.options == ["1", "2", "final"]
+    assert heatmap_counts(app) == [[8, 0, 0], [0, 8, 0], [0, 0, 8]]  # the final model's, from its predictions
+    slider.set_value(1).run()
+    assert not app.exception and heatmap_counts(app) == everything_a_cat
+    assert any("After epoch 1 of 2: 24 images of the test set" in caption.value and "Mistakes are listed for the final model"
+               in caption.value for caption in app.caption)
+    epoch_slider(app).set_value(2).run()
+    assert heatmap_counts(app) == dogs_still_cats
+
+
+def test_a_run_without_per_epoch_records_shows_the_final_matrix_and_says_why(app_env, trained, tmp_path, monkeypatch):
+    monkeypatch.setenv("CIFAR_CNN_ARTIFACTS", str(tmp_path))
+    run_dir = write_run_with_epochs(tmp_path, load_dataset(trained[0], cache_dir=tmp_path / "cache").y_test)
+    app = open_page(EVALUATE)
+    assert epoch_slider(app) is None and heatmap_counts(app) == [[8, 0, 0], [0, 8, 0], [0, 0, 8]]
+    assert any("trained before the matrix was recorded after every epoch" in caption.value for caption in app.caption)
+    (run_dir / runs.EPOCHS_FILE).write_bytes(b"not an npz")
+    app = open_page(EVALUATE)
+    assert epoch_slider(app) is None
+    assert any("epochs.npz could not be read" in caption.value.replace("\\", "") for caption in app.caption)
 
 
 def test_inspect_opens_the_top5_and_gradcam(app_env):

@@ -431,22 +431,6 @@ def test_the_app_works_when_the_runs_folder_cannot_be_read(app_artifacts, monkey
         assert "Cannot read the runs folder: File name too long" in alerts(app, "error").replace("\\", ""), page
 
 
-def test_a_training_job_that_cannot_start_for_a_full_disk_says_what_to_do(tmp_path, monkeypatch):
-    from synthetic_arrays import make_dataset
-
-    from cifar_cnn.jobs import JobRunner
-    from cifar_cnn.training import TrainConfig
-
-    def full(path, write_file):
-        raise disk_full(path)
-
-    monkeypatch.setattr(runs, "atomic_write", full)
-    job = JobRunner(tmp_path / "runs").start(TrainConfig(arch="tiny_cnn", epochs=1), make_dataset(num_classes=3))
-    assert job.wait(timeout=120)
-    assert job.state == "failed"
-    assert job.message.startswith("Training could not start: No space left on device: ") and "free some space" in job.message
-
-
 def test_the_app_says_when_the_system_refuses_to_delete_a_run(app_artifacts, monkeypatch):
     run_dir = finished_run(app_artifacts / "runs")
 

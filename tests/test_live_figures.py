@@ -15,7 +15,7 @@ def live_history_with_batches(count: int) -> LiveHistory:
 
 def test_thirty_viewers_of_one_update_share_one_build():
     shared, live = SharedLiveFigures(), live_history_with_batches(3)
-    seen = [shared.for_snapshot(live, live.snapshot()) for _ in range(30)]
+    seen = [shared.for_snapshot("job", live.snapshot()) for _ in range(30)]
     assert shared.builds == 1
     assert all(figures is seen[0] for figures in seen)
     assert list(seen[0]["loss"].data[0].y) == [2.0, 1.0, 2.0 / 3]  # the figures hold the rows they were built from
@@ -23,9 +23,9 @@ def test_thirty_viewers_of_one_update_share_one_build():
 
 def test_a_new_batch_rebuilds_the_figures_once():
     shared, live = SharedLiveFigures(), live_history_with_batches(3)
-    before = shared.for_snapshot(live, live.snapshot())
+    before = shared.for_snapshot("job", live.snapshot())
     live.add_batch({"step": 4, "epoch": 1, "batch": 4, "loss": 0.5, "accuracy": 0.4}, images_per_s=100.0)
-    after = [shared.for_snapshot(live, live.snapshot()) for _ in range(5)]
+    after = [shared.for_snapshot("job", live.snapshot()) for _ in range(5)]
     assert shared.builds == 2 and after[0] is not before
     assert list(after[0]["loss"].data[0].y)[-1] == 0.5
 
@@ -33,4 +33,4 @@ def test_a_new_batch_rebuilds_the_figures_once():
 def test_another_job_never_gets_the_previous_jobs_figures():
     shared = SharedLiveFigures()
     first, second = live_history_with_batches(3), live_history_with_batches(3)  # the same row counts
-    assert shared.for_snapshot(first, first.snapshot()) is not shared.for_snapshot(second, second.snapshot())
+    assert shared.for_snapshot("first", first.snapshot()) is not shared.for_snapshot("second", second.snapshot())

@@ -1,9 +1,13 @@
-"""The live-metrics callback: one row per batch on a CPU, fewer rows holding the mean of their batches on a GPU."""
+"""The live-metrics callback: one row per batch on a CPU, fewer rows holding the mean of their batches on a GPU; the watch
+set's guesses in the live state, in process and through the Ray relay."""
+
+import pickle
 
 import keras
 import pytest
 
-from cifar_cnn.training.live import LiveHistory, LiveMetrics
+from cifar_cnn.classroom import relay
+from cifar_cnn.training.live import LiveHistory, LiveMetrics, WatchGuesses
 
 
 class FakeClock:
@@ -54,3 +58,66 @@ def test_a_stop_request_is_honoured_between_reads():
     live.request_stop()
     callback.on_train_batch_end(1, {"loss": 1.0, "accuracy": 0.5})
     assert callback.model.stop_training and live.snapshot().batches == ()
+
+
+GUESSES = WatchGuesses(epoch=1, indices=(0, 3, 1, 4), labels=(0, 0, 1, 1), predicted=(0, 1, 1, 1))
+
+
+def test_the_watch_sets_guesses_are_in_the_snapshot_once_an_epoch_set_them():
+    live = LiveHistory()
+    assert live.snapshot().watch is None
+    live.set_watch(GUESSES)
+    later = WatchGuesses(epoch=2, indices=GUESSES.indices, labels=GUESSES.labels, predicted=(0, 0, 1, 1))
+    live.set_watch(later)
+    assert live.snapshot().watch == later
+
+
+class FakeRelay:
+    """The LiveRelay actor without Ray: `push.remote` keeps each update as Ray would carry it (pickled), or fails
+    when told to; the test makes `ray.get` hand back what it is given."""
+
+    def __init__(self):
+        self.push, self.updates, self.fail_next = self, [], False
+
+    def remote(self, job_id, update):
+        if self.fail_next:
+            self.fail_next = False
+            raise ConnectionError("relay unreachable")
+        self.updates.append(pickle.loads(pickle.dumps(update)))
+        return False  # no stop asked for
+
+
+@pytest.fixture
+def fake_relay(monkeypatch):
+    monkeypatch.setattr(relay.ray, "get", lambda reference, timeout=None: reference)
+    return FakeRelay()
+
+
+def mirror_of(updates: list[dict]) -> relay.LiveMirror:
+    """The app's mirror after draining the relay, which merges a job's updates into one."""
+    merged = updates[0]
+    for update in updates[1:]:
+        merged = relay.merge_updates(merged, update)
+    mirror = relay.LiveMirror()
+    mirror.apply(merged)
+    return mirror
+
+
+def test_the_watch_sets_guesses_reach_the_apps_mirror_through_the_relay(fake_relay):
+    worker = relay.RelayedLiveHistory(fake_relay, "job-1", worker={"pid": 1, "host": "worker"})
+    worker.start(total_epochs=2, steps_per_epoch=5, batch_size=10)  # sends at once
+    assert mirror_of(fake_relay.updates).snapshot().watch is None
+    worker.set_watch(GUESSES)
+    worker.close()  # sends what is new
+    assert mirror_of(fake_relay.updates).snapshot().watch == GUESSES
+
+
+def test_a_failed_send_does_not_lose_the_watch_sets_guesses(fake_relay):
+    worker = relay.RelayedLiveHistory(fake_relay, "job-1", worker={"pid": 1, "host": "worker"})
+    worker.start(total_epochs=2, steps_per_epoch=5, batch_size=10)
+    worker.set_watch(GUESSES)
+    fake_relay.fail_next = True
+    worker.close()  # this send fails...
+    worker.add_batch({"step": 1, "epoch": 2, "batch": 1, "loss": 1.0, "accuracy": 0.5}, images_per_s=100.0)
+    worker.close()  # ...the next one carries the guesses all the same
+    assert len(fake_relay.updates) == 2 and mirror_of(fake_relay.updates).snapshot().watch == GUESSES

@@ -7,6 +7,7 @@ stopped by the test: no test depends on how fast anything trains. State changes 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -174,7 +175,7 @@ def test_the_run_folder_is_the_one_training_in_process_writes(make_queue, datase
 
     assert files(queued.run_dir) == files(in_process)
     assert files(in_process) == sorted([runs.CONFIG_FILE, runs.STATUS_FILE, runs.HISTORY_FILE, runs.MODEL_FILE,
-                                        runs.METRICS_FILE, runs.PREDICTIONS_FILE])
+                                        runs.METRICS_FILE, runs.PREDICTIONS_FILE, runs.EPOCHS_FILE])
 
     def read_json(folder, name):
         return json.loads((folder / name).read_text())
@@ -192,6 +193,9 @@ def test_the_run_folder_is_the_one_training_in_process_writes(make_queue, datase
         assert queued_predictions["probabilities"].shape == own["probabilities"].shape
     loaded = runs.load_run(queued.run_dir)
     assert loaded.state == "completed" and runs.load_model(loaded).output_shape == (None, dataset.num_classes)
+    queued_records, own_records = runs.load_epoch_records(loaded), runs.load_epoch_records(runs.load_run(in_process))
+    assert queued_records.confusion.shape == own_records.confusion.shape == (1, dataset.num_classes, dataset.num_classes)
+    assert np.array_equal(queued_records.watch_indices, own_records.watch_indices)
 
 
 def test_settings_that_cannot_train_are_refused_before_they_enter_the_queue(make_queue, dataset):
@@ -242,3 +246,61 @@ def test_an_unreachable_cluster_says_what_is_wrong_and_how_to_fix_it(ray_cluster
     with pytest.raises(QueueError, match="is not a Ray cluster address: write it as HOST:PORT"):
         start_ray("head-without-a-port")
     assert ray.is_initialized()  # the session's Ray is untouched
+
+
+def test_a_full_disk_on_the_apps_side_fails_the_job_saying_what_to_do(make_queue, dataset, monkeypatch):
+    def full(path, write_file):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(runs, "atomic_write", full)  # the app's disk; the worker writes into its own temporary folder
+    queue = make_queue()
+    job_id = queue.submit(SHORT, dataset)
+    wait_until(lambda: finished(queue, job_id), "the job to end")
+    job = queue.job(job_id)
+    assert job.state == "failed"
+    assert "could not be saved: No space left on device" in job.message and "free some space" in job.message
+
+
+def test_a_restarted_queue_tells_the_owners_of_unfinished_jobs_what_became_of_them(make_queue, dataset, tmp_path):
+    state_file = tmp_path / "queue.json"
+    first = make_queue(concurrency=1, state_file=state_file)
+    running = first.submit(UNTIL_STOPPED, dataset, owner="ada")
+    waiting = first.submit(SHORT, dataset, owner="bob")
+    wait_until(lambda: is_training(first, running) and first.job(running).run_dir is not None, "the first job to train")
+    run_dir = first.job(running).run_dir
+    saved = json.loads(state_file.read_text())["jobs"]
+    assert [(job["job_id"], job["owner"], job["state"]) for job in saved] == [(running, "ada", "running"), (waiting, "bob", "queued")]
+    first.close()  # as when the app stops: the file keeps both
+
+    again = make_queue(state_file=state_file)
+    jobs = {job.job_id: job for job in again.jobs()}
+    assert (jobs[running].state, jobs[running].owner, jobs[running].run_dir) == ("failed", "ada", run_dir)
+    assert "app restarted while this training ran" in jobs[running].message
+    assert (jobs[waiting].state, jobs[waiting].owner) == ("cancelled", "bob")
+    assert "app restarted before this training started" in jobs[waiting].message
+    assert jobs[waiting].config == SHORT
+    assert json.loads(state_file.read_text())["jobs"] == []  # told once: a third start has nothing to report
+    assert runs.load_run(run_dir).state != "running"
+
+
+def test_a_damaged_state_file_does_not_keep_the_queue_from_starting(make_queue, tmp_path):
+    state_file = tmp_path / "queue.json"
+    state_file.write_text('{"jobs": [{"job_id": "x", "config": {"epochs": "many"}}, 7]')  # cut off mid-write
+    assert make_queue(state_file=state_file).jobs() == []
+    state_file.write_text('{"jobs": [{"job_id": "x", "submitted_at": 1, "config": {"epochs": "many"}}, 7]}')
+    assert make_queue(state_file=state_file).jobs() == []  # a job whose settings cannot be read is skipped
+
+
+def test_waiting_jobs_get_an_estimated_start_once_a_like_job_has_shown_its_speed(make_queue, dataset):
+    queue = make_queue(concurrency=1)
+    blocking = queue.submit(UNTIL_STOPPED, dataset)
+    budgeted = queue.submit(TrainConfig(arch="tiny_cnn", epochs=MAX_EPOCHS, minutes=0.5), dataset)
+    unlike = queue.submit(TrainConfig(arch="seed_cnn", epochs=2), dataset)  # no seed_cnn has run: its speed is unknown
+    wait_until(lambda: is_training(queue, blocking), "the first job to train")
+    starts = queue.estimated_starts()
+    # The first runs for its maximum epochs: its time left is known from its progress, and then the next start.
+    assert starts[budgeted] is not None and starts[budgeted] > 0
+    assert starts[unlike] is not None and starts[unlike] >= starts[budgeted] + 30  # after the 30 s budget
+    queue.stop(blocking)
+    for job_id in (budgeted, unlike):
+        queue.cancel(job_id)

@@ -9,7 +9,10 @@ Ray 2.60 turns token authentication on for a local `ray.init()`: it stays on her
 `~/.ray/auth_token`). Joining a cluster started with `RAY_AUTH_MODE=token` needs the same setting and the head's token
 (`ray get-auth-token` on the head machine, copied into `RAY_AUTH_TOKEN` or `~/.ray/auth_token`). The dashboard stays off.
 
-Pitfalls handled here: `ray.init()` with no address joins whatever cluster was last started on this machine (another
+Pitfalls handled here: Ray starts its processes (the GCS, the raylet, the workers) to die with the *thread* that
+started them (Linux's parent-death signal follows the creating thread), and Streamlit runs each rerun of a page in a
+thread that ends with the rerun: started from a page, Ray would be killed a moment later. So outside the main thread
+Ray is started from a thread of its own that lives until `stop_ray`. `ray.init()` with no address joins whatever cluster was last started on this machine (another
 user's, too), so a local start passes "local"; and an address that cannot be reached makes `ray.init` retry for many
 minutes, so the address is tried with a plain TCP connection first.
 """
@@ -21,7 +24,11 @@ import os
 import socket
 import threading
 
-import ray
+# Ray starts a cluster of its own when any Ray call is made while it is not running ("auto connect"): a queue's
+# cleanup running after `stop_ray` (at the server's exit) would start a new Ray. Only `start_ray` starts Ray here.
+os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")
+
+import ray  # noqa: E402 - after the setting above, which Ray reads when imported
 
 ADDRESS_VARIABLE = "RAY_ADDRESS"
 # How long to wait for a cluster's head to accept a connection before saying it cannot be reached.
@@ -30,6 +37,7 @@ _NO_CLUSTER_HINT = "unset RAY_ADDRESS to train on this machine"
 
 _lock = threading.Lock()
 _joined: str | None = None  # the address of the cluster joined; None for a Ray of our own
+_keeper_release = threading.Event()  # set by stop_ray: the thread that started Ray may end
 
 
 class QueueError(RuntimeError):
@@ -57,7 +65,7 @@ def start_ray(address: str | None = None, num_cpus: int | None = None, worker_ni
         if address and address != "local" and (num_cpus is not None or worker_niceness is not None):
             raise QueueError(f"A number of CPUs and the workers' priority can only be given to a Ray started on this machine; "
                              f"the cluster at {address} has its own. Leave them out, or {_NO_CLUSTER_HINT}.")
-        try:
+        def init():
             if address and address != "local":
                 ray.init(address=address, log_to_driver=False, namespace="cifar-cnn")
             else:
@@ -65,6 +73,12 @@ def start_ray(address: str | None = None, num_cpus: int | None = None, worker_ni
                 system = {"worker_niceness": worker_niceness} if worker_niceness is not None else None
                 ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
                          namespace="cifar-cnn", _system_config=system)
+
+        try:
+            if threading.current_thread() is threading.main_thread():
+                init()
+            else:
+                _init_from_a_lasting_thread(init)
         except Exception as error:  # Ray raises ConnectionError, RuntimeError, ValueError, AuthenticationError...
             raise QueueError(_start_failure(address, error)) from error
         _joined = ray.get_runtime_context().gcs_address if address and address != "local" else None
@@ -78,6 +92,29 @@ def stop_ray() -> None:
         if ray.is_initialized():
             ray.shutdown()
         _joined = None
+        _keeper_release.set()
+
+
+def _init_from_a_lasting_thread(init) -> None:
+    """Run `init` in a daemon thread that then waits until `stop_ray` (or the process' end); raise what it raised."""
+    _keeper_release.clear()
+    outcome: dict[str, BaseException] = {}
+    started = threading.Event()
+
+    def keep():
+        try:
+            init()
+        except BaseException as error:  # handed to the caller's thread, which raises it
+            outcome["error"] = error
+        finally:
+            started.set()
+        if "error" not in outcome:
+            _keeper_release.wait()
+
+    threading.Thread(target=keep, name="cifar-cnn-ray", daemon=True).start()
+    started.wait()
+    if "error" in outcome:
+        raise outcome["error"]
 
 
 def _split_address(address: str) -> tuple[str, int]:

@@ -21,7 +21,7 @@ from dataclasses import replace
 
 import ray
 
-from cifar_cnn.training.live import LiveHistory, LiveSnapshot
+from cifar_cnn.training.live import LiveHistory, LiveSnapshot, WatchGuesses
 
 # How often a worker sends its new rows (and learns of a stop request): a few times a second.
 SEND_INTERVAL_S = 0.25
@@ -123,9 +123,12 @@ class RelayedLiveHistory(LiveHistory):
 
     def _state(self) -> dict:
         elapsed = time.monotonic() - self._started_at if self._started_at else 0.0
+        # The watch set's guesses go with the state in every send (a few dozen numbers), not as rows: a send that fails
+        # then loses nothing, and the app always holds the latest.
         return {"epoch": self._epoch, "batch": self._batch, "total_epochs": self.total_epochs, "steps_per_epoch": self.steps_per_epoch,
                 "batch_size": self.batch_size, "images_per_s": self._images_per_s, "budget_fraction": self._budget_fraction,
-                "elapsed_s": elapsed, "started": self._started_at is not None}
+                "elapsed_s": elapsed, "started": self._started_at is not None,
+                "watch": self._watch.to_dict() if self._watch else None}
 
     def _send(self, extra: dict | None = None) -> None:
         with self._send_lock:
@@ -158,6 +161,8 @@ class LiveMirror(LiveHistory):
             self.total_epochs, self.steps_per_epoch, self.batch_size = (update[key] for key in ("total_epochs", "steps_per_epoch", "batch_size"))
             self._epoch, self._batch = update["epoch"], update["batch"]
             self._images_per_s, self._budget_fraction = update["images_per_s"], update["budget_fraction"]
+            if update.get("watch"):
+                self._watch = WatchGuesses.from_dict(update["watch"])
             # The worker's clock may be another machine's: keep its elapsed time, counted on from here.
             self._started_at = time.monotonic() - update["elapsed_s"]
 

@@ -16,11 +16,17 @@ queue goes on with the next. Every method but `worker_info` answers from memory,
 every rerun.
 
 The dataset goes into Ray's object store once (`put_dataset`, cached per dataset object) and every job reads that copy.
+
+With a `state_file`, the queue keeps its waiting and running jobs there (rewritten atomically at every change). A queue
+started on a file that lists jobs (the app was stopped or crashed meanwhile) does not lose them silently: the waiting
+ones come back as cancelled and the running ones as failed, each saying that the app restarted, so their students see
+what happened (and the running ones' run folders, whose app is gone, show as interrupted).
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import threading
 import time
@@ -36,10 +42,11 @@ import ray.exceptions
 from cifar_cnn import runs
 from cifar_cnn.classroom import run_files
 from cifar_cnn.classroom.cluster import QueueError, default_concurrency, job_share, require_ray
+from cifar_cnn.classroom.estimate import estimated_starts, expected_seconds
 from cifar_cnn.classroom.relay import LiveMirror, LiveRelay
 from cifar_cnn.classroom.worker import TrainingWorker
 from cifar_cnn.data import Dataset
-from cifar_cnn.paths import describe_os_error
+from cifar_cnn.paths import default_runs_dir, describe_os_error
 from cifar_cnn.training import TrainConfig
 from cifar_cnn.training.live import LiveSnapshot
 
@@ -49,6 +56,12 @@ POLL_INTERVAL_S = 0.25
 # Finished jobs whose per-batch curves stay in memory (the most recent ones); older ones keep their epochs.
 KEEP_BATCHES_OF_FINISHED = 16
 MAX_CONCURRENCY = 1024
+# Until a job of this queue has shown it: seconds from a job's start to its first batch (a worker process starting,
+# importing TensorFlow, building the model) plus its final evaluation.
+OVERHEAD_GUESS_S = 20.0
+RESTARTED_WAITING = "The app restarted before this training started, so it was not run: train it again."
+RESTARTED_RUNNING = ("The app restarted while this training ran: the epochs done are kept in its run (shown as interrupted), "
+                     "the model is not. Train it again.")
 
 # What Ray raises when a worker's process or machine is gone (the process was killed, ran out of memory, crashed).
 _PROCESS_DIED = tuple(getattr(ray.exceptions, name) for name in (
@@ -102,15 +115,17 @@ class _Job:
     stop_requested: bool = False
     actor: Any = None
     result_ref: Any = None
+    images_per_epoch: int = 0
     live: LiveMirror = field(default_factory=LiveMirror)
 
 
 class TrainingQueue:
     def __init__(self, runs_dir: Path | None = None, concurrency: int | None = None, cpus_per_job: float | None = None,
-                 poll_interval_s: float = POLL_INTERVAL_S):
+                 poll_interval_s: float = POLL_INTERVAL_S, state_file: Path | None = None):
         """`runs_dir`: where finished runs go (default: `artifacts/runs`). `concurrency`: trainings at once (None: one
         per two CPU cores of the cluster, see `cluster.default_concurrency`). `cpus_per_job`: each job's CPUs (None:
-        an equal share of the cluster for each of `concurrency` jobs). Needs Ray started (`start_ray`)."""
+        an equal share of the cluster for each of `concurrency` jobs). `state_file`: where the queue keeps its
+        unfinished jobs across restarts (None: nowhere). Needs Ray started (`start_ray`)."""
         require_ray()
         self.runs_dir = Path(runs_dir) if runs_dir is not None else None
         self._concurrency = _checked_concurrency(concurrency)
@@ -125,6 +140,11 @@ class TrainingQueue:
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._closed = False
+        self._speeds: dict[tuple[str, int], float] = {}  # (architecture, batch size) -> images/s last seen
+        self._overhead_s = OVERHEAD_GUESS_S
+        self.state_file = Path(state_file) if state_file is not None else None
+        self._state_frozen = False  # once closing: the file keeps the unfinished jobs for the next queue
+        self._take_over_state_file()
         self._relay = LiveRelay.remote()
         self._thread = threading.Thread(target=self._run, name="cifar-cnn-training-queue", daemon=True)
         self._thread.start()
@@ -160,11 +180,14 @@ class TrainingQueue:
         config.check(dataset)
         dataset_ref = self.put_dataset(dataset)
         job = _Job(uuid.uuid4().hex[:12], str(owner), config, dataset_ref, time.time())
+        train_images = min(config.subset or len(dataset.x_train), len(dataset.x_train))
+        job.images_per_epoch = train_images - (int(train_images * config.holdout_fraction) if config.validation == "holdout" else 0)
         with self._lock:
             if self._closed:
                 raise QueueError("The training queue is closed; restart the app to train again.")
             self._jobs[job.job_id] = job
             self._line.append(job.job_id)
+            self._save_state()
         self._wake.set()
         return job.job_id
 
@@ -185,6 +208,29 @@ class TrainingQueue:
         with self._lock:
             live = self._job(job_id).live
         return live.snapshot()
+
+    def estimated_starts(self) -> dict[str, float | None]:
+        """Seconds from now until each waiting job starts (None: not known yet), by job id. Running jobs end when their
+        live progress says; waiting ones take as long as their time budget, or their epochs at the speed last seen for
+        their architecture and batch size."""
+        limit = self.concurrency
+        with self._lock:
+            running = [job for job in self._jobs.values() if job.state == "running"]
+            waiting = [self._jobs[job_id] for job_id in self._line]
+            left = [self._seconds_left(job) for job in running]
+            durations = [self._expected_seconds(job) for job in waiting]
+        return dict(zip((job.job_id for job in waiting), estimated_starts(left, durations, limit)))
+
+    def _expected_seconds(self, job: _Job) -> float | None:
+        speed = self._speeds.get((job.config.arch, job.config.batch_size))
+        return expected_seconds(job.config.epochs, job.config.minutes, job.images_per_epoch, speed, self._overhead_s)
+
+    def _seconds_left(self, job: _Job) -> float | None:
+        snapshot = job.live.snapshot()
+        if snapshot.seconds_left is not None:
+            return snapshot.seconds_left
+        expected = self._expected_seconds(job)  # its worker is still starting
+        return None if expected is None else max(0.0, expected - (time.time() - (job.started_at or time.time())))
 
     @property
     def concurrency(self) -> int:
@@ -218,6 +264,7 @@ class TrainingQueue:
                 raise QueueError("This training is already running: stop it instead (it ends after the current batch and its run is kept).")
             self._line.remove(job_id)
             self._end(job, "cancelled", "Cancelled before it started.")
+            self._save_state()
         return True
 
     def stop(self, job_id: str) -> bool:
@@ -236,11 +283,13 @@ class TrainingQueue:
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Stop the queue: waiting jobs are cancelled, running ones ended (their runs marked failed, saying why), the
-        workers killed. The runs already written stay."""
+        workers killed. The runs already written stay. The state file keeps listing the unfinished jobs, so that the
+        next queue on it tells their students what became of them."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
+            self._state_frozen = True
         self._wake.set()
         self._thread.join(timeout=timeout_s)
         with self._lock:
@@ -252,8 +301,9 @@ class TrainingQueue:
                     self._fail(job, "The app shut down while this training ran; the epochs done are kept, the model is not.")
                     self._release(job)
         try:
-            ray.kill(self._relay)
-        except Exception:  # Ray already shut down
+            if ray.is_initialized():
+                ray.kill(self._relay)
+        except Exception:  # Ray shutting down meanwhile
             pass
 
     # ------------------------------------------------------------ the queue's thread
@@ -293,10 +343,21 @@ class TrainingQueue:
             update = updates.get(job.job_id)
             if update is None:
                 continue
+            first_batches = not job.live.snapshot().batches
             try:
                 self._apply(job, update)
             except OSError as error:  # the app's disk refused the run folder: the training goes on, the run is lost
                 logger.warning("Could not write the run folder of job %s: %s", job.job_id, describe_os_error(error))
+            self._learn_speed(job, first_batches)
+
+    def _learn_speed(self, job: _Job, first_batches: bool) -> None:
+        """Remember how fast this kind of training goes, and how long a worker takes to start: the waiting jobs'
+        estimated starts come from them."""
+        snapshot = job.live.snapshot()
+        if snapshot.images_per_s > 0:
+            self._speeds[(job.config.arch, job.config.batch_size)] = snapshot.images_per_s
+        if first_batches and snapshot.batches and job.started_at:
+            self._overhead_s = time.time() - job.started_at
 
     def _apply(self, job: _Job, update: dict) -> None:
         job.live.apply(update)
@@ -308,6 +369,7 @@ class TrainingQueue:
             run_dir = runs.create_run(update["run_config"], self.runs_dir)
             with self._lock:
                 job.run_dir = job.live.run_dir = run_dir
+                self._save_state()
         if update.get("epochs") and job.run_dir is not None:
             runs.write_history(job.run_dir, job.live.epoch_rows)  # a worker that dies later leaves its epochs
 
@@ -358,6 +420,7 @@ class TrainingQueue:
     def _end(self, job: _Job, state: str, message: str) -> None:
         """Call with the lock held."""
         job.state, job.message, job.finished_at = state, message, time.time()
+        self._save_state()
         job.live.finish()
         job.dataset_ref = None  # the store keeps the dataset while the queue or another job holds it
         if job.live.snapshot().batches:
@@ -369,6 +432,8 @@ class TrainingQueue:
         """End the job's worker process (TensorFlow's memory goes with it) and its relay entry."""
         actor, job.actor, job.result_ref = job.actor, None, None
         try:
+            if not ray.is_initialized():
+                return
             if actor is not None:
                 ray.kill(actor)
             self._relay.forget.remote(job.job_id)
@@ -390,6 +455,50 @@ class TrainingQueue:
                 job.result_ref = job.actor.train.remote(job.config, job.dataset_ref, self._relay, job.job_id)
                 job.state, job.started_at = "running", time.time()
                 running += 1
+                self._save_state()
+
+    # ------------------------------------------------------------ the state file
+
+    def _save_state(self) -> None:
+        """Write the unfinished jobs to the state file (call with the lock held). A disk that refuses is logged, not
+        raised: the queue itself lives in memory, and the trainings must go on."""
+        if self.state_file is None or self._state_frozen:
+            return
+        unfinished = [{"job_id": job.job_id, "owner": job.owner, "state": job.state, "submitted_at": job.submitted_at,
+                       "started_at": job.started_at, "run": job.run_dir.name if job.run_dir else None, "config": job.config.to_dict()}
+                      for job in self._jobs.values() if job.state in ("queued", "running")]
+        text = json.dumps({"jobs": unfinished}, indent=1)
+        try:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            runs.atomic_write(self.state_file, lambda path: path.write_text(text, encoding="utf-8"))
+        except OSError as error:
+            logger.warning("Could not save the training queue to %s: %s", self.state_file, describe_os_error(error))
+
+    def _take_over_state_file(self) -> None:
+        """List the jobs a previous queue left unfinished as ended, saying why (see the module's docstring)."""
+        if self.state_file is None:
+            return
+        try:
+            left = json.loads(self.state_file.read_text(encoding="utf-8")).get("jobs", [])
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, AttributeError) as error:  # a damaged file must not keep the app from starting
+            logger.warning("Could not read the training queue's file %s (%s); starting with an empty queue", self.state_file, error)
+            left = []
+        for entry in left if isinstance(left, list) else []:
+            try:
+                config = TrainConfig.from_dict(entry["config"])
+                job = _Job(str(entry["job_id"]), str(entry.get("owner", "")), config, None, float(entry["submitted_at"]))
+            except (KeyError, TypeError, ValueError) as error:
+                logger.warning("Skipping a job in %s that cannot be read: %s", self.state_file, error)
+                continue
+            was_running = entry.get("state") == "running"
+            job.started_at = entry.get("started_at") if was_running and isinstance(entry.get("started_at"), (int, float)) else None
+            if was_running and isinstance(entry.get("run"), str) and "/" not in entry["run"] and entry["run"] not in ("", ".", ".."):
+                job.run_dir = (self.runs_dir or default_runs_dir()) / entry["run"]
+            self._jobs[job.job_id] = job
+            self._end(job, "failed" if was_running else "cancelled", RESTARTED_RUNNING if was_running else RESTARTED_WAITING)
+        self._save_state()
 
     # ------------------------------------------------------------ helpers
 

@@ -91,6 +91,9 @@ class TrainConfig:
             onto every local GPU (`tf.distribute.MirroredStrategy`) and splits
             each batch between them; without GPUs, onto every logical CPU device.
         name: an optional label the user gives the run ("" for none), shown with it on every page.
+        owner: who started the training ("" for nobody in particular): the name a student typed in the app's
+            "Your name" box, a label and not a login. The class page groups runs by it; with a teacher key, a student
+            may stop or delete only their own.
     """
 
     arch: str = "seed_cnn"
@@ -117,6 +120,7 @@ class TrainConfig:
     shift_tta: bool = False
     strategy: str = "default"
     name: str = ""
+    owner: str = ""
 
     def __post_init__(self):
         self._check_settings()
@@ -174,13 +178,10 @@ class TrainConfig:
         self._check_name()
 
     def _check_name(self) -> None:
-        if not isinstance(self.name, str) or len(self.name) > MAX_NAME_LENGTH:
-            raise ConfigError(f"A run name must be text of at most {MAX_NAME_LENGTH} characters, not {self.name!r}.")
-        # Invisible characters (a right-to-left override, a newline) would make one run's label pass for another's.
-        hidden = [character for character in self.name if unicodedata.category(character) in ("Cc", "Cf")]
-        if hidden:
-            raise ConfigError(f"The run name {self.name!r} holds invisible control characters ({', '.join(map(repr, hidden))}); "
-                              "type it again with letters, digits, spaces and punctuation only.")
+        for what, label in (("run name", self.name), ("owner's name", self.owner)):
+            problem = label_problem(label, what)
+            if problem:
+                raise ConfigError(problem)
 
     def _check_arch_options_build(self) -> None:
         # A bad value (a word for a number, a negative width) only shows when the model is built: build one now,
@@ -209,6 +210,18 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{key: value for key, value in values.items() if key in known})
+
+
+def label_problem(label: Any, what: str = "name") -> str:
+    """Why `label` cannot name a run or a student ("" when it can): text of at most MAX_NAME_LENGTH characters, without
+    invisible characters (a right-to-left override, a newline), which would make one label pass for another."""
+    if not isinstance(label, str) or len(label) > MAX_NAME_LENGTH:
+        return f"A {what} must be text of at most {MAX_NAME_LENGTH} characters, not {label!r}."
+    hidden = [character for character in label if unicodedata.category(character) in ("Cc", "Cf")]
+    if hidden:
+        return (f"The {what} {label!r} holds invisible control characters ({', '.join(map(repr, hidden))}); "
+                "type it again with letters, digits, spaces and punctuation only.")
+    return ""
 
 
 @functools.lru_cache(maxsize=64)  # configs are made often (every replace), and the same options build the same way

@@ -4,7 +4,8 @@
 a reader (the app, the CLI, a test) takes a `snapshot()`. `LiveMetrics` is the
 Keras callback that fills it and honours stop requests. Keras resets
 `model.stop_training` when `fit` starts, so a stop request is an event that
-the callback checks after every batch.
+the callback checks after every batch. `EpochRecords` (`cifar_cnn.training.epoch_records`)
+adds the watch set's guesses after each epoch.
 """
 
 from __future__ import annotations
@@ -16,6 +17,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
+
+
+@dataclass(frozen=True)
+class WatchGuesses:
+    """What the network guessed for the watch set (a few test images) after an epoch: the class sees it learn."""
+
+    epoch: int  # 1-based epoch after which these were predicted
+    indices: tuple[int, ...]  # test-set indices of the watched images
+    labels: tuple[int, ...]  # their true classes
+    predicted: tuple[int, ...]  # the classes predicted for them
+
+    def to_dict(self) -> dict:
+        return {"epoch": self.epoch, "indices": list(self.indices), "labels": list(self.labels), "predicted": list(self.predicted)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> WatchGuesses:
+        return cls(int(values["epoch"]), *(tuple(int(value) for value in values[key]) for key in ("indices", "labels", "predicted")))
 
 
 @dataclass(frozen=True)
@@ -34,6 +52,7 @@ class LiveSnapshot:
     stop_requested: bool
     run_dir: Path | None
     budget_fraction: float | None = None  # share of a time budget used (None: training for a number of epochs)
+    watch: WatchGuesses | None = None  # the watch set's latest guesses (None before the first epoch ends)
 
     @property
     def fraction_done(self) -> float:
@@ -63,6 +82,7 @@ class LiveHistory:
     _batch: int = 0
     _images_per_s: float = 0.0
     _budget_fraction: float | None = None
+    _watch: WatchGuesses | None = None
     _started_at: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -90,6 +110,7 @@ class LiveHistory:
                 stop_requested=self._stop.is_set(),
                 run_dir=self.run_dir,
                 budget_fraction=self._budget_fraction,
+                watch=self._watch,
             )
 
     # The methods below are called by the training thread only.
@@ -113,6 +134,10 @@ class LiveHistory:
     def add_epoch(self, row: dict) -> None:
         with self._lock:
             self._epochs.append(row)
+
+    def set_watch(self, guesses: WatchGuesses) -> None:
+        with self._lock:
+            self._watch = guesses
 
     @property
     def epoch_rows(self) -> list[dict]:

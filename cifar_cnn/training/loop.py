@@ -6,8 +6,9 @@
 
 `train` never leaves a run half-written: whatever happens, the run ends as
 completed, stopped or failed, with the reason. Its steps: split the data, create the
-run, build and compile the model, fit it with the callbacks in their order, re-estimate
-the BatchNorm statistics, save the model, score and save the predictions, finish the run.
+run, build and compile the model, fit it with the callbacks in their order (after each
+epoch the history and the per-epoch records are written), re-estimate the BatchNorm
+statistics, save the model, score and save the predictions, finish the run.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from cifar_cnn.paths import describe_os_error
 from cifar_cnn.training.batchnorm import RecalibrateBatchNorm, recalibrate_batchnorm
 from cifar_cnn.training.budget import SCHEDULE_RESOLUTION, TimeBudget, schedule_over_budget
 from cifar_cnn.training.config import ConfigError, TrainConfig
+from cifar_cnn.training.epoch_records import ConfusionCounts, EpochRecords, watch_indices
 from cifar_cnn.training.live import LiveHistory, LiveMetrics
 from cifar_cnn.training.lookahead import Lookahead
 from cifar_cnn.training.optimizers import ShiftBoostSGD
@@ -136,6 +138,7 @@ def train(
     live: LiveHistory | None = None,
     verbose: int = 0,
     callbacks: list[keras.callbacks.Callback] = (),
+    epoch_records: bool = True,
 ) -> TrainResult:
     """Train a model as `config` says and save it as a new run.
 
@@ -143,6 +146,8 @@ def train(
     training (`live.request_stop()`) after the current batch. Raises
     ConfigError, before creating a run, for settings that cannot work; any
     failure during training ends the run as failed and is returned, not raised.
+    `epoch_records=False` leaves out the per-epoch records (`epochs.npz`, the live watch set): not a
+    setting for users, only for measuring what the records cost (`bench/inside_speed.py --part records`).
     """
     config.check(dataset)
     config = replace(config, precision=resolve_precision(config.precision))
@@ -163,7 +168,7 @@ def train(
     )
     live.run_dir = run_dir
     try:
-        return _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, verbose, list(callbacks))
+        return _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, verbose, list(callbacks), epoch_records)
     except BaseException as error:
         message = _failure_message(error)
         (run_dir / "error.txt").write_text(traceback.format_exc())
@@ -202,17 +207,23 @@ def make_strategy(name: str):
     return KerasDistribution(keras.distribution.DataParallel(devices=keras.distribution.list_devices()))
 
 
-def _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, verbose, callbacks) -> TrainResult:
+def _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, verbose, callbacks, epoch_records=True) -> TrainResult:
     strategy = make_strategy(config.strategy)
     steps_per_epoch = pipeline.steps_per_epoch(len(x_train), config.batch_size)
     with strategy.scope():
         model = build_for_training(config, dataset.num_classes, x_train)
-        model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=make_loss(config), metrics=["accuracy"])
+        counts = ConfusionCounts(dataset.num_classes) if epoch_records else None
+        model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=make_loss(config),
+                      metrics=["accuracy", *([counts] if counts is not None else [])])
+    records = None
+    if counts is not None:
+        watched = watch_indices(dataset.y_test, dataset.num_classes)
+        records = EpochRecords(counts, run_dir, dataset.x_test[watched], watched, dataset.y_test[watched], live)
     if config.batch_size < strategy.num_replicas_in_sync:
         raise ConfigError(f"A batch of {config.batch_size} cannot be split over {strategy.num_replicas_in_sync} devices; use a larger batch size.")
     calibration_images = x_train[np.random.default_rng(config.seed).permutation(len(x_train))[:BATCHNORM_CALIBRATION_IMAGES]]
     live_metrics = _fit(model, strategy, config, dataset, (x_train, y_train, x_val, y_val), steps_per_epoch,
-                        calibration_images, run_dir, live, verbose, callbacks)
+                        calibration_images, run_dir, live, verbose, callbacks, records)
     runs.write_history(run_dir, live.epoch_rows)
     if live_metrics.diverged:
         runs.update_status(run_dir, "failed", live_metrics.diverged)
@@ -223,11 +234,13 @@ def _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, 
     return _finish(run_dir, config, live, metrics)
 
 
-def _training_callbacks(config, steps_per_epoch, images_per_epoch, calibration_images, run_dir, live, callbacks):
+def _training_callbacks(config, steps_per_epoch, images_per_epoch, calibration_images, run_dir, live, callbacks, records=None):
     """The callbacks of `fit`, in the order they must run, and the live metrics among them.
 
     The time budget comes first, so that it pauses its clock before the BatchNorm re-estimation that precedes
-    each validation; the caller's callbacks next (Lookahead among them); the stop checks last in each batch."""
+    each validation; the caller's callbacks next (Lookahead among them); the per-epoch records (`records`, or None)
+    before the live metrics, so that the watch set's guesses are there when an epoch's row is; the stop checks last
+    in each batch."""
     budget = None
     if config.minutes:
         schedule = None if config.schedule == "constant" else schedule_over_budget(learning_rate_schedule(config, steps_per_epoch))
@@ -236,18 +249,19 @@ def _training_callbacks(config, steps_per_epoch, images_per_epoch, calibration_i
         callbacks = [*callbacks, Lookahead(budget.fraction_used) if budget else Lookahead(total_steps=config.epochs * steps_per_epoch)]
     live_metrics = LiveMetrics(live, config.epochs, images_per_epoch, config.batch_size, budget,
                                read_interval_s=LIVE_READ_INTERVAL_ON_GPU_S if devices.gpus() else 0.0)
-    ordered = [*([budget] if budget else []), *callbacks, RecalibrateBatchNorm(calibration_images), live_metrics,
-               _HistoryWriter(run_dir, live)]
+    ordered = [*([budget] if budget else []), *callbacks, RecalibrateBatchNorm(calibration_images), *([records] if records else []),
+               live_metrics, _HistoryWriter(run_dir, live)]
     return ordered, live_metrics
 
 
-def _fit(model, strategy, config, dataset, split, steps_per_epoch, calibration_images, run_dir, live, verbose, callbacks):
+def _fit(model, strategy, config, dataset, split, steps_per_epoch, calibration_images, run_dir, live, verbose, callbacks, records=None):
     """`model.fit` on the split data with every callback; returns the live metrics (which know whether the loss diverged)."""
     x_train, y_train, x_val, y_val = split
     if config.label_smoothing:  # smoothing needs one-hot targets
         y_train, y_val = (keras.utils.to_categorical(y, dataset.num_classes) for y in (y_train, y_val))
     images_per_epoch = min(len(x_train), steps_per_epoch * config.batch_size)
-    ordered, live_metrics = _training_callbacks(config, steps_per_epoch, images_per_epoch, calibration_images, run_dir, live, callbacks)
+    ordered, live_metrics = _training_callbacks(config, steps_per_epoch, images_per_epoch, calibration_images, run_dir, live,
+                                                callbacks, records)
     # Made outside the strategy's scope: the alternating flips' tf.Variable must not be mirrored.
     training_batches = pipeline.training_dataset(x_train, y_train, config.batch_size, augment=config.augment,
                                                  crop_padding=config.crop_padding, alternate_flips=config.alternate_flips,

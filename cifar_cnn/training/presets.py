@@ -2,6 +2,7 @@
 
     config = build_config("seed", epochs=12)
     config = build_config("fast", minutes=10)  # as many epochs as 10 minutes buy
+    configs = sweep_configs("fast", "learning_rate", [0.1, 0.2, 0.4], minutes=1)  # one run per value, named after it
 
 - `seed`: the seed notebook's network with a recipe that converges faster
   than the notebook's (no dropout after the conv blocks and 0.1 after the dense layers,
@@ -22,10 +23,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 
 from cifar_cnn import devices
 from cifar_cnn.training.precision import resolve_precision
-from cifar_cnn.training import UNCAPPED_EPOCHS, ConfigError, TrainConfig
+from cifar_cnn.training import (LEARNING_RATE_RANGE, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_MINUTES, MAX_NAME_LENGTH, MAX_SEED, UNCAPPED_EPOCHS,
+                                ConfigError, TrainConfig)
 
 PRESETS: dict[str, dict] = {
     "seed": dict(
@@ -154,3 +157,130 @@ def build_config(recipe: str = CUSTOM, **choices) -> TrainConfig:
     if chosen.get("minutes") and "epochs" not in chosen:
         chosen["epochs"] = UNCAPPED_EPOCHS
     return TrainConfig(**{**base, **chosen, "arch_options": {**base.get("arch_options", {}), **extra_options}})
+
+
+# Settings a sweep may vary: the numbers a class asks about ("what does the learning rate do?"), each of which changes
+# nothing else. Not the architecture or the optimizer, which bring their own learning rates and options (a sweep over
+# them compares recipes, which the Train page does one by one), nor the booleans, which have only two values.
+SWEEPABLE = ("learning_rate", "batch_size", "epochs", "minutes", "seed", "subset", "label_smoothing", "weight_decay")
+_WHOLE_NUMBERS = ("batch_size", "epochs", "seed", "subset")
+MIN_SWEEP_RUNS = 2  # one run is a training, not a comparison
+MAX_SWEEP_RUNS = 10  # every run of a sweep waits in the class's one queue: ten is a lesson's worth for one student
+
+
+def sweep_words(setting: str, value: float) -> str:
+    """What one run of a sweep over `setting` differs in, as its name says it: "learning rate 0.01", "5,000 images"."""
+    if setting == "epochs":
+        return f"{value} epoch{'' if value == 1 else 's'}"
+    if setting == "minutes":
+        return f"{value:g} minute{'' if value == 1 else 's'}"
+    if setting == "subset":
+        return f"{value:,} image{'' if value == 1 else 's'}"
+    return f"{setting.replace('_', ' ')} {value:g}"
+
+
+def _sweep_name(base: str, words: str) -> str:
+    base = " ".join(str(base or "").split())
+    if not base:
+        return words[:MAX_NAME_LENGTH]
+    room = MAX_NAME_LENGTH - len(words) - len(" · ")
+    if room < 2:  # no room for a useful part of the base: what differs matters more
+        return words[:MAX_NAME_LENGTH]
+    return f"{base if len(base) <= room else base[:room - 1] + '…'} · {words}"
+
+
+def _check_setting(setting: str) -> None:
+    if setting in SWEEPABLE:
+        return
+    known = {field.name for field in dataclasses.fields(TrainConfig)}
+    listed = ", ".join(name.replace("_", " ") for name in SWEEPABLE)
+    if setting in known:
+        raise ConfigError(f"A sweep cannot vary {setting.replace('_', ' ')}: it varies one number, one of {listed}.")
+    raise ConfigError(f"Unknown setting {setting!r} to sweep; choose one of {listed}.")
+
+
+def parse_sweep_values(setting: str, text: str) -> list[float | int]:
+    """The numbers in `text` ("0.001, 0.003 0.01"), whole numbers for the settings that take them.
+
+    Raises ConfigError naming what is not a number (or not a whole one)."""
+    _check_setting(setting)
+    values: list[float | int] = []
+    for word in str(text).replace(",", " ").replace(";", " ").split():
+        try:
+            number = float(word.replace("_", ""))
+        except ValueError:
+            raise ConfigError(f"{word!r} is not a number: give the {setting.replace('_', ' ')} values as numbers "
+                              "separated by commas, for example 0.001, 0.003, 0.01.") from None
+        if setting in _WHOLE_NUMBERS:
+            if not number.is_integer():
+                raise ConfigError(f"{setting.replace('_', ' ').capitalize()} takes whole numbers, not {word}.")
+            number = int(number)
+        values.append(number)
+    return values
+
+
+def sweep_configs(recipe: str, setting: str, values, **choices) -> list[TrainConfig]:
+    """One config per value of `setting`, the rest as `build_config(recipe, **choices)` makes it; each named after
+    what differs ("learning rate 0.01", after the name chosen, if any).
+
+    Raises ConfigError for a setting that cannot be swept (SWEEPABLE), fewer than MIN_SWEEP_RUNS or more than
+    MAX_SWEEP_RUNS values, a value given twice, or a value the config builder refuses (the message names it)."""
+    _check_setting(setting)
+    values = list(values)
+    words = setting.replace("_", " ")
+    if not MIN_SWEEP_RUNS <= len(values) <= MAX_SWEEP_RUNS:
+        raise ConfigError(f"A sweep needs from {MIN_SWEEP_RUNS} to {MAX_SWEEP_RUNS} values of the {words}, not {len(values)}.")
+    for value in values:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ConfigError(f"The {words} value {value!r} is not a number.")
+    repeated = sorted({value for index, value in enumerate(values) if value in values[:index]})
+    if repeated:
+        several = len(repeated) > 1
+        raise ConfigError(f"The {words} value{'s' if several else ''} {', '.join(f'{value:g}' for value in repeated)} "
+                          f"appear{'' if several else 's'} more than once: each run of a sweep must differ from the others.")
+    base_name = choices.pop("name", None) or ""
+    configs = []
+    for value in values:
+        try:
+            configs.append(build_config(recipe, **{**choices, setting: value, "name": _sweep_name(base_name, sweep_words(setting, value))}))
+        except ConfigError as error:
+            raise ConfigError(f"The {words} value {value:g} cannot train: {error}") from None
+    return configs
+
+
+def suggested_values(setting: str, current: float | int | None, count: int = 5, highest: float | None = None) -> list[float | int]:
+    """`count` values of `setting` around `current` to sweep over, smallest first, all of which the config accepts:
+    learning rates a factor of about 3 apart (1, 3, 10, ...), batch sizes, epochs, minutes and subsets a factor of 2
+    apart, the next seeds; fixed ladders for label smoothing and weight decay, whose useful values do not scale.
+    `highest` caps the counted ones further (a subset: the dataset's training images); a `current` of None picks a usual centre."""
+    _check_setting(setting)
+    if setting == "label_smoothing":
+        return [0.0, 0.05, 0.1, 0.2, 0.3][:count]
+    if setting == "weight_decay":
+        return [0.0, 0.0001, 0.0005, 0.001, 0.005][:count]
+    if setting == "seed":
+        start = min(int(current or 0), MAX_SEED - count + 1)
+        return list(range(start, start + count))
+    defaults = {"learning_rate": 1e-3, "batch_size": 64, "epochs": 4, "minutes": 1.0, "subset": 5000}
+    current = current if isinstance(current, (int, float)) and current > 0 else defaults[setting]
+    current = int(current) if setting in _WHOLE_NUMBERS else float(current)
+    if setting == "learning_rate":
+        low, high = LEARNING_RATE_RANGE
+        factor, rounded = math.sqrt(10), lambda value: float(f"{value:.1g}")  # 1, 3, 10, 30: round numbers a class reads
+    else:
+        low, high = {"batch_size": (1, MAX_BATCH_SIZE), "epochs": (1, MAX_EPOCHS), "minutes": (0.25, MAX_MINUTES),
+                     "subset": (1, None)}[setting]
+        if highest is not None:
+            high = min(high, highest) if high is not None else highest
+            current = min(current, high)
+        factor = 2
+        rounded = (lambda value: int(round(value))) if setting in _WHOLE_NUMBERS else (lambda value: float(f"{value:.2g}"))
+    chosen: dict[float, int] = {}
+    # Steps outwards from the current value, nearer ones first, so that a value at a bound still gets `count` neighbours.
+    for step in sorted(range(-4 * count, 4 * count + 1), key=lambda step: (abs(step), -step)):
+        value = current if step == 0 else rounded(current * factor ** step)
+        if value >= low and (high is None or value <= high) and value not in chosen:
+            chosen[value] = step
+        if len(chosen) == count:
+            break
+    return sorted(chosen)

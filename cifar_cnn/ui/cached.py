@@ -68,3 +68,13 @@ def _confusion(path: str, stamp: float) -> np.ndarray:
 
 def confusion(run: runs.Run) -> np.ndarray:
     return _confusion(str(run.path), _stamp(run, runs.PREDICTIONS_FILE))
+
+
+@st.cache_data(max_entries=8)
+def _epoch_records(path: str, stamp: float) -> runs.EpochRecords | None:
+    return runs.load_epoch_records(runs.load_run(Path(path)))
+
+
+def epoch_records(run: runs.Run) -> runs.EpochRecords | None:
+    """The run's per-epoch records (None for a run without them); raises RunError for a damaged file."""
+    return _epoch_records(str(run.path), _stamp(run, runs.EPOCHS_FILE))

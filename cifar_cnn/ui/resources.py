@@ -1,8 +1,7 @@
-"""Process-wide resources: loaded datasets and the training-job registry.
+"""Process-wide resources: the loaded datasets (the training queue is in `cifar_cnn.ui.classroom`).
 
 `st.cache_resource` keeps one copy per server process, shared by every
-browser tab and rerun: the dataset arrays are loaded once, and a training job
-started in one tab shows in every other.
+browser tab and rerun: the dataset arrays are loaded once.
 """
 
 from __future__ import annotations
@@ -13,13 +12,7 @@ from collections import OrderedDict
 import streamlit as st
 
 from cifar_cnn.data import Dataset, load_dataset, source_key
-from cifar_cnn.jobs import JobRunner
-from cifar_cnn.paths import default_cache_dir, default_runs_dir
-
-
-@st.cache_resource
-def job_runner() -> JobRunner:
-    return JobRunner(default_runs_dir())
+from cifar_cnn.paths import default_cache_dir
 
 
 # Decoded datasets the process keeps (the least recently used goes first): CIFAR-10 takes about 180 MB,

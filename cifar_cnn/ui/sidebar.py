@@ -16,7 +16,9 @@ from PIL import Image, ImageDraw
 from cifar_cnn import run_labels, runs
 from cifar_cnn.data import Dataset, DataError
 from cifar_cnn.ui import clear_startup_notice
-from cifar_cnn.ui.resources import job_runner, load_dataset_with_progress
+from cifar_cnn.classroom.permissions import Visitor
+from cifar_cnn.ui.classroom import queue_holder, you
+from cifar_cnn.ui.resources import load_dataset_with_progress
 from cifar_cnn.ui.text import plain, plain_list
 
 DOWNLOAD, LOCAL = "Keras download (needs internet)", "Local path"
@@ -32,6 +34,7 @@ class AppContext:
     data_error: str | None
     run: runs.Run | None
     runs: list[runs.Run]
+    visitor: Visitor
 
 
 # (script, label, icon) of every page, in the order the sidebar lists them.
@@ -43,6 +46,7 @@ PAGES = [
     ("pages/4_evaluate.py", "Evaluate", ":material/grid_on:"),
     ("pages/5_predict.py", "Predict", ":material/image_search:"),
     ("pages/6_inside.py", "Inside the network", ":material/layers:"),
+    ("pages/7_class.py", "Class", ":material/groups:"),
 ]
 
 
@@ -91,11 +95,13 @@ def render() -> AppContext:
         for script, label, icon in PAGES:
             st.page_link(script, label=label, icon=icon)
         st.divider()
+        visitor = you()
+        st.divider()
         dataset, data_error = _data_source()
         st.divider()
-        found, selected = _run_selector()
-        _rerun_when_the_training_ends()
-    return AppContext(dataset=dataset, data_error=data_error, run=selected, runs=found)
+        found, selected = _run_selector(visitor)
+        _rerun_when_a_training_ends(visitor)
+    return AppContext(dataset=dataset, data_error=data_error, run=selected, runs=found, visitor=visitor)
 
 
 def _data_source() -> tuple[Dataset | None, str | None]:
@@ -137,7 +143,7 @@ def _data_source() -> tuple[Dataset | None, str | None]:
     return dataset, None
 
 
-def _run_selector() -> tuple[list[runs.Run], runs.Run | None]:
+def _run_selector(visitor: Visitor) -> tuple[list[runs.Run], runs.Run | None]:
     st.subheader("Run")
     try:
         found, problems = runs.list_runs()
@@ -155,7 +161,7 @@ def _run_selector() -> tuple[list[runs.Run], runs.Run | None]:
         requested = st.query_params["run"]
         del st.query_params["run"]
     _keep_across_pages(RUN_KEY)
-    newest_finished = _newest_finished(found)
+    newest_finished = _newest_finished(found, visitor)
     if newest_finished != st.session_state.get(_NEWEST_FINISHED_KEY):
         # A training ended since this session last looked (or this is its first look): its run becomes the selected one.
         st.session_state[_NEWEST_FINISHED_KEY] = newest_finished
@@ -173,20 +179,32 @@ def _run_selector() -> tuple[list[runs.Run], runs.Run | None]:
     return found, by_id[run_id]
 
 
-def _newest_finished(found: list[runs.Run]) -> str | None:
-    """The newest run with test results: what a page opened during a training shows, not the running run."""
-    return next((run.run_id for run in found if run.metrics and run.has_predictions), None)
+def _newest_finished(found: list[runs.Run], visitor: Visitor) -> str | None:
+    """The newest run with test results, the visitor's own where they gave a name and have one: what a page opened
+    during a training shows (not the running run), and what it switches to when the visitor's training ends (not
+    when a classmate's does)."""
+    finished = [run for run in found if run.metrics and run.has_predictions]
+    own = [run for run in finished if visitor.name and run.config.get("owner") == visitor.name]
+    return next((run.run_id for run in own or finished), None)
 
 
-def _rerun_when_the_training_ends() -> None:
-    """While a training runs, check every 2 s whether it ended, then redraw the page: its run becomes the selected one."""
-    job = job_runner().job
-    if job is None or not job.is_running:
+def _rerun_when_a_training_ends(visitor: Visitor) -> None:
+    """While one of the visitor's trainings waits or runs, check every 2 s whether one ended, then redraw the page:
+    its run becomes the selected one. Never starts the queue: a page that does not train leaves Ray alone."""
+    queue = queue_holder().queue
+    if queue is None:
+        return
+
+    def unfinished() -> set[str]:
+        return {job.job_id for job in queue.jobs(owner=visitor.name) if not job.is_finished}
+
+    watched = unfinished()
+    if not watched:
         return
 
     @st.fragment(run_every=TRAINING_WATCH_S)
     def watch():
-        if not job.is_running:
+        if watched - unfinished():
             st.rerun()
 
     watch()
