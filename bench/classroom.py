@@ -153,10 +153,20 @@ def submit(browser, url: str, name: str, arch: str, images: int):
     box.fill(name)
     box.press("Enter")
     page.wait_for_url(re.compile(rf"[?&]name={re.escape(name)}(&|$)"))
+    wait_until_idle(page)
     page.get_by_text("Quick demo", exact=True).click()
     architecture = page.get_by_role("combobox", name="Architecture")
-    architecture.click()
-    page.get_by_role("option", name=arch, exact=True).click()
+    architecture.wait_for()
+    wait_until_idle(page)
+    for attempt in range(3):  # a rerun that lands while the list is open closes it: open it again
+        architecture.click()
+        try:
+            page.get_by_role("option", name=arch, exact=True).click(timeout=10_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+            wait_until_idle(page)
     expect(architecture).to_have_value(arch)
     for label, value in (("Epochs", 1), ("Train subset (0 = all images)", images)):
         field = page.get_by_role("spinbutton", name=label)

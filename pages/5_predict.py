@@ -6,7 +6,7 @@ import cifar_cnn.ui  # noqa: F401, I001 - first: on a fresh server it shows a no
 from cifar_cnn import run_labels, runs
 from cifar_cnn.inference import predict
 from cifar_cnn.uploads import ACCEPTED_SUFFIXES, CROP, FITS, PAD, ImageInputError, prepare_image
-from cifar_cnn.ui import cached
+from cifar_cnn.ui import cached, uploaded
 from cifar_cnn.ui.explain import show_explanation
 from cifar_cnn.ui.sidebar import require_run, setup_page
 from cifar_cnn.ui.text import plain, plain_list
@@ -34,9 +34,11 @@ if source == "Upload an image":
         try:  # the crop-or-pad choice below is only drawn for a picture that is not square; crop until it is
             prepared = prepare_image(upload.getvalue(), upload.name, fit=st.session_state.get("upload_fit", CROP))
         except ImageInputError as error:
+            uploaded.forget()
             st.error(plain(error))
         else:
             image = prepared.model_input
+            uploaded.keep(upload.name, image)
             left, right = st.columns([2, 1])
             left.image(prepared.original, caption=f"{plain(upload.name)} as uploaded ({prepared.original_size[0]}x{prepared.original_size[1]})")
             with right:
@@ -47,6 +49,9 @@ if source == "Upload an image":
                     st.warning(plain(warning))
                 for note in prepared.notes:
                     st.info(plain(note))
+                if st.button("Look inside the network with it", icon=":material/layers:",
+                             help="The Inside page follows this image through the selected run's layers."):
+                    uploaded.look_inside()
 elif dataset is None or runs.dataset_mismatch(run, dataset):
     st.warning("Random test images need the run's dataset: choose its data source in the sidebar.")
 else:

@@ -1,3 +1,5 @@
+import functools
+
 import numpy as np
 import streamlit as st
 
@@ -7,7 +9,7 @@ from cifar_cnn import plots, run_labels, runs
 from cifar_cnn.images import enlarge
 from cifar_cnn.inside import channels, figures, layers, pictures
 from cifar_cnn.inside.embeddings import TSNE_SAMPLE
-from cifar_cnn.ui import cached, inside
+from cifar_cnn.ui import cached, inside, uploaded
 from cifar_cnn.ui.sidebar import require_run, setup_page
 from cifar_cnn.ui.text import plain
 
@@ -40,13 +42,26 @@ def test_set(run, dataset):
     return dataset
 
 
-def image_picker(dataset, class_names) -> int | None:
-    """A test image chosen by class and number, or at random: its index."""
-    how = st.radio("Image", ["By class and number", "At random"], horizontal=True, key="inside_pick")
-    if how == "At random":
+BY_CLASS, AT_RANDOM = "By class and number", "At random"
+
+
+def image_picker(dataset, class_names, shape) -> tuple[np.ndarray, int | None, str | None] | None:
+    """The chosen image, with its test-set index or, for the image uploaded on Predict, its file name; None: no image."""
+    upload = uploaded.latest(shape)
+    choices = [BY_CLASS, AT_RANDOM] + ([uploaded.CHOICE] if upload else [])
+    if st.session_state.get(uploaded.PICK_KEY) not in choices:  # the upload is gone (a file that is not an image)
+        st.session_state.pop(uploaded.PICK_KEY, None)
+    how = st.radio("Image", choices, horizontal=True, key=uploaded.PICK_KEY)
+    if upload is None:
+        st.caption("To look at a picture of your own, upload it on the Predict page: it then shows here as one more "
+                   f"choice, {uploaded.CHOICE}.")
+    if how == uploaded.CHOICE:
+        return upload.image, None, upload.name
+    if how == AT_RANDOM:
         if st.button("Pick another", icon=":material/shuffle:") or st.session_state.get("inside_random", len(dataset.x_test)) >= len(dataset.x_test):
             st.session_state["inside_random"] = int(np.random.default_rng().integers(len(dataset.x_test)))
-        return st.session_state["inside_random"]
+        index = st.session_state["inside_random"]
+        return dataset.x_test[index], index, None
     left, right = st.columns(2)
     chosen = left.selectbox("Class", range(len(class_names)), format_func=lambda index: class_names[index], key="inside_class")
     indices = np.flatnonzero(dataset.y_test == chosen)
@@ -54,15 +69,19 @@ def image_picker(dataset, class_names) -> int | None:
         st.info(f"The test set has no images of {plain(class_names[chosen])}.")
         return None
     number = right.number_input(f"Number (1 to {len(indices):,})", 1, len(indices), 1, key=f"inside_number_{chosen}")
-    return int(indices[int(number) - 1])
+    index = int(indices[int(number) - 1])
+    return dataset.x_test[index], index, None
 
 
-def the_image(image, index, true_class, probabilities, class_names):
+def the_image(image, index, file_name, probabilities, class_names, true_class):
     predicted = int(np.argmax(probabilities))
-    verdict = "right" if predicted == true_class else "wrong"
-    st.image(enlarge(image, 4), width=128,
-             caption=f"Test image \\#{index}, {plain(class_names[true_class])}; the model says {plain(class_names[predicted])} "
-                     f"({probabilities[predicted]:.0%}, {verdict})")
+    says = f"the model says {plain(class_names[predicted])} ({probabilities[predicted]:.0%}"
+    if file_name is not None:
+        caption = f"{plain(file_name)}, uploaded on Predict; {says})"
+    else:
+        verdict = "right" if predicted == true_class else "wrong"
+        caption = f"Test image \\#{index}, {plain(class_names[true_class])}; {says}, {verdict})"
+    st.image(enlarge(image, 4), width=128, caption=caption)
 
 
 def layer_by_layer(steps, class_names, true_class):
@@ -107,9 +126,13 @@ def one_channel(run, model, walk, dataset, image, outputs, class_names):
     left, right = st.columns(2)
     name = left.selectbox("Layer", names, index=(convolutions or [len(names) - 1])[-1], key="inside_layer")
     maps = outputs[name]
-    strongest = int(layers.channel_order(maps)[0])
-    channel = int(right.number_input(f"Channel (0 to {maps.shape[-1] - 1}; the strongest for this image: {strongest})", 0,
-                                     maps.shape[-1] - 1, strongest, key=f"inside_channel_{name}"))
+    order = layers.channel_order(maps)
+    strongest = int(order[0])
+    if st.session_state.get(inside.channel_key(name), -1) not in range(maps.shape[-1]):
+        st.session_state[inside.channel_key(name)] = strongest
+    channel = int(right.selectbox("Channel", range(maps.shape[-1]), key=inside.channel_key(name),
+                                  format_func=lambda number: f"#{number}" + (" (the strongest for this image)" if number == strongest else "")))
+    channel_grid(name, maps, order, channel)
     left, right = st.columns(2)
     left.image(enlarge(pictures.map_over_image(image, maps[..., channel]), 8), width=256,
                caption=f"Channel {channel} of {plain(name)} over the image (yellow: strongest)")
@@ -117,11 +140,26 @@ def one_channel(run, model, walk, dataset, image, outputs, class_names):
     looks_for(run, model, dataset, name, channel, class_names)
 
 
+def channel_grid(name, maps, order, channel):
+    """The layer's maps for this image, strongest first; a click on one chooses it, as the Channel box above does."""
+    every = len(order) > SHOWN_CHANNELS and st.toggle(f"Show all {len(order)} channels to click", key=f"inside_grid_all_{name}")
+    shown = order if every else order[:SHOWN_CHANNELS]
+    columns, tile = (16, 40) if every else (8, 64)
+    chart = inside.grid_key(name, channel)
+    st.plotly_chart(figures.channel_grid_figure(maps, shown, selected=channel, columns=columns, tile=tile), key=chart,
+                    on_select=functools.partial(inside.select_clicked_channel, name, chart), selection_mode="points",
+                    width="content", config={"displayModeBar": False})
+    hidden = "" if channel in shown else f" Channel {channel} is not among them: show all to see it framed."
+    st.caption(f"Click a channel to look at it (framed in red): {len(shown)} of {len(order)} channels of {plain(name)} for "
+               f"this image, strongest first.{hidden}")
+
+
 def looks_for(run, model, dataset, name, channel, class_names):
     st.subheader("What this channel looks for")
-    with st.spinner(f"Finding the test images that excite {plain(name)} most (once per layer, {len(dataset.x_test):,} images)..."):
-        maxima, _ = inside.maxima(run, name, dataset, inside.test_set_key(run, dataset))
-    best = channels.top_images(maxima, channel)
+    with st.spinner(f"Finding the test images that excite each channel most (once per run: every layer in one pass over "
+                    f"{len(dataset.x_test):,} images)..."):
+        tops, _ = inside.top_images(run, dataset, inside.test_set_key(run, dataset))
+    best, values = tops[name].indices[channel], tops[name].values[channel]
     peaks = channels.peak_positions(model, name, dataset.x_test[best], channel)
     try:
         field = channels.receptive_field(model, name)
@@ -130,7 +168,7 @@ def looks_for(run, model, dataset, name, channel, class_names):
         field = None
     crops = [channels.crop(dataset.x_test[index], field, *peak) if field else dataset.x_test[index] for index, peak in zip(best, peaks)]
     st.image([enlarge(crop, -(-CROP_WIDTH // max(crop.shape[:2]))) for crop in crops], width=CROP_WIDTH,
-             caption=[f"\\#{index} {plain(class_names[dataset.y_test[index]])} ({maxima[index, channel]:.2f})" for index in best])
+             caption=[f"\\#{index} {plain(class_names[dataset.y_test[index]])} ({value:.2f})" for index, value in zip(best, values)])
     if field:
         st.caption(f"The {len(best)} test images whose strongest response in this channel is highest, each cut to the "
                    f"{field.size[0]}×{field.size[1]} pixels that one value of the map sees (its receptive field), around the peak.")
@@ -173,13 +211,25 @@ def embeddings_view(run, dataset, class_names):
                 return
             with st.spinner("Computing t-SNE (tens of seconds)..."):
                 projection, _ = inside.tsne(run, dataset, key, compute=True)
-    event = st.plotly_chart(figures.embedding_figure(projection, dataset.y_test, class_names), key="inside_embedding",
-                            on_select="rerun", selection_mode="points")
-    clicked = [point.get("customdata") for point in (event.selection.points if event else [])]
-    if clicked and clicked[0] is not None:
-        index = int(clicked[0])
-        st.image(enlarge(dataset.x_test[index], 4), width=128,
-                 caption=f"Test image \\#{index}, {plain(class_names[dataset.y_test[index]])}")
+    chart, beside = st.columns([3, 1])
+    event = chart.plotly_chart(figures.embedding_figure(projection, dataset.y_test, class_names), key="inside_embedding",
+                               on_select="rerun", selection_mode="points")
+    index = inside.clicked_index(event)
+    with beside:
+        if index is not None and 0 <= index < len(dataset.x_test):
+            clicked_image(dataset, projection, index, class_names)
+        else:
+            st.caption("Hover over a point to see its classes; click it to see its image here.")
+
+
+def clicked_image(dataset, projection, index, class_names):
+    true_class = int(dataset.y_test[index])
+    position = np.flatnonzero(projection.indices == index)
+    predicted = int(projection.predicted[position[0]]) if len(position) else None
+    says = ("" if predicted is None or not 0 <= predicted < len(class_names) else
+            f"; the model says {plain(class_names[predicted])} ({'right' if predicted == true_class else 'wrong'})")
+    st.image(enlarge(dataset.x_test[index], 6), width=192, caption=f"Test image \\#{index}, {plain(class_names[true_class])}{says}")
+    st.caption("Double-click the chart's background to let go of the point.")
 
 
 context = setup_page("Inside the network")
@@ -191,13 +241,14 @@ dataset = test_set(run, context.dataset)
 if dataset is None:
     first_layer_filters(model)
     st.stop()
-index = image_picker(dataset, class_names)
-if index is None:
+picked = image_picker(dataset, class_names, dataset.x_test.shape[1:])
+if picked is None:
     st.stop()
-image, true_class = dataset.x_test[index], int(dataset.y_test[index])
+image, index, file_name = picked
+true_class = None if index is None else int(dataset.y_test[index])
 outputs = walk.outputs(image[np.newaxis])
 steps = [layers.Step(info, outputs[info.name][0]) for info in walk.layers]
-the_image(image, index, true_class, steps[-1].output.reshape(-1), class_names)
+the_image(image, index, file_name, steps[-1].output.reshape(-1), class_names, true_class)
 layer_by_layer(steps, class_names, true_class)
 one_channel(run, model, walk, dataset, image, {name: value[0] for name, value in outputs.items()}, class_names)
 first_layer_filters(model)

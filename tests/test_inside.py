@@ -1,24 +1,32 @@
 """Inside the network (cifar_cnn.inside and pages/6_inside.py): layer outputs, receptive fields, a channel's top
 images, stored embeddings, and the page for every registered architecture."""
 
+import io
+import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import keras
 import numpy as np
 import pytest
 import streamlit as st
 import tensorflow as tf
+from PIL import Image
 from keras import layers as kl
 from streamlit.testing.v1 import AppTest
 
 from cifar_cnn import runs
-from cifar_cnn.inside import channels, embeddings, figures, layers, store
+from cifar_cnn.data import load_dataset
+from cifar_cnn.inside import channels, embeddings, figures, layers, pictures, store
 from cifar_cnn.models import ARCHITECTURES, build_model
+from cifar_cnn.ui import inside, uploaded
+from cifar_cnn.ui.text import plain
 from synthetic_data import write_image_folder, write_official_batches
 from test_plain_text import HOSTILE_NAMES, markup_of_every_element
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 INSIDE = "pages/6_inside.py"
+PREDICT = "pages/5_predict.py"
 CLASSES = ("cat", "dog", "frog")
 
 
@@ -142,19 +150,103 @@ def test_the_top_images_of_a_channel_are_those_with_its_feature(tmp_path):
             assert (crop[..., 0].astype(int) - crop[..., 1] > 100).any(), "the crop holds the red square"
 
 
-def test_channel_maxima_are_stored_in_the_run_folder_and_read_back(tmp_path):
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_the_top_images_of_every_layer_in_one_pass_are_those_of_each_layer_alone(arch):
+    model = build_model(arch, 3)
+    images = np.random.default_rng(4).integers(0, 256, (23, 32, 32, 3), dtype=np.uint8)
+    names = layers.spatial_layer_names(model)
+    assert names == [layer.name for layer in layers.spatial_layers(layers.LayerWalk(model))]
+    tops = channels.layers_top_images(model, names, images, batch_size=10)  # batches of 10, 10 and 3: fewer than 9
+    for name in names:
+        maxima = channels.activation_maxima(model, name, images)
+        best = np.stack([channels.top_images(maxima, channel) for channel in range(maxima.shape[1])])
+        np.testing.assert_array_equal(tops[name].indices, best, err_msg=name)
+        np.testing.assert_allclose(tops[name].values, np.take_along_axis(maxima.T, best, axis=1), rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_top_images_keep_ties_in_index_order_and_fewer_images_than_nine():
+    model, (images, _) = red_detector(), planted_test_set()
+    images = images.copy()
+    images[[2, 9]] = images[3]  # three images tie for the strongest red
+    tops = channels.layers_top_images(model, ["colour"], images, batch_size=4)["colour"]
+    assert tops.indices[0][:4].tolist() == [2, 3, 9, 11]
+    few = channels.layers_top_images(model, ["colour", "pool"], images[:5])
+    assert few["pool"].indices.shape == (2, 5) and np.isfinite(few["pool"].values).all()
+    with pytest.raises(layers.NotSpatialError, match="no spatial output"):
+        channels.layers_top_images(model, ["colour", model.layers[-1].name], images)
+    kernel, bias = model.get_layer("colour").get_weights()
+    model.get_layer("colour").set_weights([kernel, np.array([0, np.nan], np.float32)])  # a diverged channel
+    diverged = channels.layers_top_images(model, ["colour"], images, batch_size=6)["colour"]
+    assert diverged.indices[0][:4].tolist() == [2, 3, 9, 11] and diverged.indices[1].tolist() == list(range(9))
+
+
+def test_top_images_are_stored_in_the_run_folder_and_read_back(tmp_path, monkeypatch):
     model, (images, labels) = red_detector(), planted_test_set()
     model_file = tmp_path / runs.MODEL_FILE
     model_file.write_bytes(b"stands for the model")
     key = store.test_set_key(model_file, images, labels)
-    first, read = channels.stored_maxima(tmp_path, key, model, "colour", images)
-    assert not read and list((tmp_path / store.FOLDER).glob("maxima_colour-*.npy"))
-    second, read = channels.stored_maxima(tmp_path, key, model, "colour", images)
-    assert read and np.array_equal(first, second)
+    (tmp_path / store.FOLDER).mkdir()
+    (tmp_path / store.FOLDER / f"maxima_colour-{key}.npy").write_bytes(b"every maximum of a layer, as stored before")
+    first, read = channels.stored_top_images(tmp_path, key, model, images)
+    assert not list((tmp_path / store.FOLDER).glob("maxima_*"))  # no longer read, so removed
+    assert not read and list(first) == layers.spatial_layer_names(model) and {"colour", "pool"} <= set(first)  # all, in one pass
+    assert first["colour"].indices[0][:3].tolist() == [3, 11, 17]
+    assert len(list((tmp_path / store.FOLDER).glob("top_images-*.npz"))) == 1
+
+    def no_recomputing(*args, **kwargs):
+        raise AssertionError("computed again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(channels, "layers_top_images", no_recomputing)
+        second, read = channels.stored_top_images(tmp_path, key, model, images)
+    assert read and all(np.array_equal(first[name].indices, second[name].indices) for name in first)
+    assert all(np.array_equal(first[name].values, second[name].values) for name in first)
+
     other = store.test_set_key(model_file, images, labels + 1)  # another test set: computed and stored anew
-    assert other != key
-    _, read = channels.stored_maxima(tmp_path, other, model, "colour", images)
-    assert not read and len(list((tmp_path / store.FOLDER).glob("maxima_colour-*.npy"))) == 1
+    _, read = channels.stored_top_images(tmp_path, other, model, images)
+    assert not read and len(list((tmp_path / store.FOLDER).glob("top_images-*.npz"))) == 1
+    next((tmp_path / store.FOLDER).glob("top_images-*.npz")).write_bytes(b"damaged")
+    again, read = channels.stored_top_images(tmp_path, other, model, images)
+    assert not read and np.array_equal(again["colour"].indices, first["colour"].indices)
+
+
+def test_the_channel_grid_has_a_click_target_on_every_map_and_frames_the_chosen_one():
+    maps = np.random.default_rng(5).normal(size=(4, 6, 10)).astype(np.float32)
+    shown = [7, 2, 9]
+    figure = figures.channel_grid_figure(maps, shown, selected=2, columns=2, tile=20)
+    boxes = pictures.grid_boxes((4, 6), 3, columns=2, tile=20)
+    grid = pictures.feature_grid(maps, shown, columns=2, tile=20)
+    assert (figure.layout.width, figure.layout.height) == (grid.shape[1], grid.shape[0])
+    markers = figure.data[1]
+    assert [row[0] for row in markers.customdata] == shown
+    for x, y, (top, left, bottom, right) in zip(markers.x, markers.y, boxes):
+        assert left <= x < right and top <= y < bottom
+        assert (grid[top:bottom, left:right] != 255).any()  # the marker sits on a map, not on the white around it
+    np.testing.assert_allclose([row[1] for row in markers.customdata], maps.reshape(-1, 10).max(axis=0)[shown])
+    (frame,) = figure.layout.shapes
+    top, left, bottom, right = boxes[1]  # channel 2 is the second map shown
+    assert frame.x0 < left and frame.x1 > right - 1 and frame.y0 < top and frame.y1 > bottom - 1
+    assert not figures.channel_grid_figure(maps, shown, selected=4).layout.shapes  # a channel not shown: no frame
+
+
+def test_a_click_on_a_map_or_a_point_is_read_in_every_form_the_browser_sends(monkeypatch):
+    state = {}
+    monkeypatch.setattr(inside.st, "session_state", state)
+
+    def event(*points):
+        return SimpleNamespace(selection=SimpleNamespace(points=list(points)))
+
+    for data in ([5, 0.7], {"0": 5, "1": 0.7}):
+        state.clear()
+        state["grid"] = event({"customdata": data})
+        inside.select_clicked_channel("conv2", "grid")
+        assert state[inside.channel_key("conv2")] == 5
+    state["grid"] = event()  # a click that chose nothing (a second click clears the selection) leaves the channel
+    inside.select_clicked_channel("conv2", "grid")
+    assert state[inside.channel_key("conv2")] == 5
+    for data, index in ((42, 42), ([42], 42), ({"0": 42}, 42), (None, None)):
+        assert inside.clicked_index(event({"customdata": data})) == index
+    assert inside.clicked_index(None) is None and inside.clicked_index(event()) is None
 
 
 # ---------------------------------------------------------------- embeddings
@@ -249,7 +341,7 @@ def test_the_page_shows_every_layer_a_channel_the_filters_and_embeddings(app_env
     for layer in build_model(arch, len(CLASSES)).layers:
         assert layer.name in text
     assert "What this channel looks for" in text and not app.error
-    assert list((run_dir / store.FOLDER).glob("maxima_*.npy")) and list((run_dir / store.FOLDER).glob("pca_*.npz"))
+    assert list((run_dir / store.FOLDER).glob("top_images-*.npz")) and list((run_dir / store.FOLDER).glob("pca_*.npz"))
     app.selectbox(key="inside_layer").set_value(layers.spatial_layers(layers.LayerWalk(build_model(arch, 3)))[0].name).run()
     assert not app.exception, app.exception
     app.radio(key="inside_pick").set_value("At random").run()
@@ -300,3 +392,85 @@ def test_hostile_class_names_reach_the_page_as_text(app_env, monkeypatch, tmp_pa
     assert any("example" in text for text in shown), "the page shows no class name at all: the test checks nothing"
     for name in HOSTILE_NAMES:
         assert not [text for text in shown if name in text], f"{name!r} reached the page as Markdown"
+
+
+def png_bytes(colour=(200, 30, 30), size=(40, 40)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def image_choices(app: AppTest) -> list[str]:
+    return app.radio(key=uploaded.PICK_KEY).options
+
+
+def test_an_image_uploaded_on_predict_can_be_followed_through_the_network(app_env, data_dir):
+    make_run(app_env, "tiny_cnn", data_dir)
+    app = open_inside()
+    assert image_choices(app) == ["By class and number", "At random"]
+    assert any("upload it on the Predict page" in caption.value for caption in app.caption)
+
+    name = HOSTILE_NAMES[0] + ".png"  # a file name is user text: shown as its characters, never as Markdown
+    app.switch_page(PREDICT).run()
+    app.file_uploader(key="upload").upload(name, png_bytes(), "image/png").run()
+    next(button for button in app.button if button.label == "Look inside the network with it").click().run()
+    app.switch_page(INSIDE).run()  # AppTest does not follow st.switch_page on the runs after it
+    assert not app.exception, app.exception
+    assert image_choices(app) == ["By class and number", "At random", uploaded.CHOICE]
+    assert app.radio(key=uploaded.PICK_KEY).value == uploaded.CHOICE
+    assert [header.value for header in app.header] == ["Layer by layer", "One channel", "The first layer's filters", "Embeddings"]
+    captions = [str(caption) for image in app.get("image") for caption in image.captions]
+    assert any(caption.startswith(f"{plain(name)}, uploaded on Predict; the model says") for caption in captions), captions
+    shown = markup_of_every_element(app) + captions
+    assert not [text for text in shown if HOSTILE_NAMES[0] in text]
+    # Its top images and channels are those of the test set; the upload only changes the maps.
+    assert any(caption.startswith("Channel ") for caption in captions) and "What this channel looks for" in shown_text(app)
+
+    # A file that is not an image, uploaded next, leaves no choice behind and breaks nothing.
+    app.switch_page(PREDICT).run()
+    app.file_uploader(key="upload").upload("notes.png", b"this is text", "image/png").run()
+    assert app.error
+    app.switch_page(INSIDE).run()
+    assert not app.exception, app.exception
+    assert image_choices(app) == ["By class and number", "At random"] and app.radio(key=uploaded.PICK_KEY).value == "By class and number"
+    assert [header.value for header in app.header][:2] == ["Layer by layer", "One channel"]
+
+
+def test_the_upload_choice_is_dropped_when_the_upload_is_gone(app_env, data_dir):
+    make_run(app_env, "tiny_cnn", data_dir)
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.session_state[uploaded.KEY] = uploaded.Uploaded("wrong size.png", np.zeros((8, 8, 3), np.uint8))  # not a model input
+    app.session_state[uploaded.PICK_KEY] = uploaded.CHOICE
+    app.run()
+    app.switch_page(INSIDE).run()
+    assert not app.exception, app.exception
+    assert image_choices(app) == ["By class and number", "At random"]
+
+
+def test_the_channel_box_opens_a_channel_and_names_the_grid_it_frames(app_env, data_dir, tmp_path):
+    run_dir = make_run(app_env, "tiny_cnn", data_dir)
+    app = open_inside()
+    assert app.selectbox(key="inside_layer").value == "conv2"
+    box = app.selectbox(key=inside.channel_key("conv2"))
+    strongest = int(box.value)  # before any choice: the strongest channel for this image
+    assert box.options[strongest] == f"#{strongest} (the strongest for this image)"
+    assert [option for position, option in enumerate(box.options) if position != strongest] == [
+        f"#{channel}" for channel in range(16) if channel != strongest]
+    assert f"Channel {strongest} of conv2 over the image (yellow: strongest)" in image_captions(app)
+
+    chosen = (strongest + 5) % 16
+    box.set_value(chosen).run()
+    assert not app.exception, app.exception
+    captions = image_captions(app)
+    assert f"Channel {chosen} of conv2 over the image (yellow: strongest)" in captions
+    # The grid is drawn afresh for the chosen channel (framed on it), so a click on any map counts.
+    assert [chart.key for chart in app.get("plotly_chart") if chart.key.startswith("inside_grid_")] == [f"inside_grid_{chosen}_conv2"]
+    x_test = load_dataset(data_dir, cache_dir=tmp_path / "cache").x_test
+    model = runs.load_model(runs.load_run(run_dir))
+    best = channels.layers_top_images(model, ["conv2"], x_test)["conv2"].indices[chosen]
+    shown = [caption.split(" ")[0] for caption in captions if re.match(r"^\\#\d+ .* \(-?[\d.]+\)$", caption)]
+    assert shown == [f"\\#{index}" for index in best]
+
+
+def image_captions(app: AppTest) -> list[str]:
+    return [str(caption) for image in app.get("image") for caption in image.captions]

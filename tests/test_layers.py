@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CORE = ["data", "models", "pipeline", "training", "jobs", "runs", "evaluation", "plots", "gradcam", "inference", "uploads",
+CORE = ["data", "models", "pipeline", "training", "classroom", "class_results", "runs", "evaluation", "plots", "gradcam", "inference", "uploads",
         "images", "cli", "array_batches", "devices", *(f"training.{part}" for part in
         ("config", "loop", "presets", "live", "budget", "lookahead", "batchnorm", "optimizers", "schedules", "precision"))]
 

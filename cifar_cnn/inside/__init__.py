@@ -5,8 +5,8 @@ Everything is read from the saved model's layers and their configs, so it works 
 
 - `layers`: the layers in order, one plain sentence on what each does, and one image's path through all of them
   (`LayerWalk`, one Keras call for every intermediate output).
-- `channels`: receptive fields derived from kernel sizes, strides and padding; each channel's strongest
-  activation on every test image (stored per run), its top images cropped to the receptive field.
+- `channels`: receptive fields derived from kernel sizes, strides and padding; the test images that excite each
+  channel of every layer most, from one pass over the test set (stored per run), cropped to the receptive field.
 - `visualise`: feature visualisation, an input image optimised by gradient ascent to excite one channel.
 - `embeddings`: the last hidden layer of the test images projected to 2-D (PCA, t-SNE), stored per run.
 - `pictures`: feature maps as heat-map tiles, activation strips and filters as colour patches (NumPy and PIL).

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
@@ -52,9 +53,13 @@ def hidden_layer(model: keras.Model) -> str:
 def features(model: keras.Model, layer_name: str, images: np.ndarray, batch_size: int = BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
     """(the layer's output flattened, N x D float32; the predicted class, N) for `images`, in one pass per batch."""
     both = keras.Model(model.inputs, [model.get_layer(layer_name).output, model.outputs[0]])
+    spec = layer_info.image_input(model)
+    # A graph rather than Keras' layer-by-layer eager calls: a seventh (fast_cnn) to a third (seed CNN) less CPU time.
+    both_graph = tf.function(lambda batch: both(batch, training=False),
+                             input_signature=[tf.TensorSpec((None, *spec.shape[1:]), spec.dtype)])
     hidden, predicted = [], []
     for start in range(0, len(images), batch_size):
-        values, probabilities = both([images[start:start + batch_size]], training=False)
+        values, probabilities = both_graph(tf.constant(images[start:start + batch_size]))
         hidden.append(keras.ops.convert_to_numpy(keras.ops.cast(values, "float32")).reshape(len(probabilities), -1))
         predicted.append(np.argmax(keras.ops.convert_to_numpy(keras.ops.cast(probabilities, "float32")), axis=-1))
     return np.concatenate(hidden), np.concatenate(predicted).astype(np.int64)

@@ -2,12 +2,52 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import plotly.colors
 import plotly.graph_objects as go
+from PIL import Image
 
+from cifar_cnn.inside import pictures
 from cifar_cnn.inside.embeddings import Projection
 from cifar_cnn.plots import plotly_text
+
+SELECTED_COLOUR = "rgb(255,75,75)"  # Streamlit's red, as the confusion matrix frames its open cell
+
+
+def channel_grid_figure(maps: np.ndarray, channels, selected: int | None = None, columns: int = 8, tile: int = 64) -> go.Figure:
+    """`pictures.feature_grid` of `channels` as a figure whose maps can be clicked, the `selected` channel framed.
+
+    Streamlit reports no click on an image (or a heat map, streamlit issue 8760), so an invisible square marker sits on
+    every map: a click anywhere on a map selects its marker, whose `customdata` is (channel, its strongest value)."""
+    channels = [int(channel) for channel in channels]
+    grid = pictures.feature_grid(maps, channels, columns=columns, tile=tile)
+    boxes = pictures.grid_boxes(maps.shape[:2], len(channels), columns=columns, tile=tile)
+    height, width = grid.shape[:2]
+    png = io.BytesIO()
+    Image.fromarray(grid).save(png, format="PNG")
+    figure = go.Figure(go.Image(source="data:image/png;base64," + base64.b64encode(png.getvalue()).decode(), hoverinfo="skip"))
+    strongest = maps.reshape(-1, maps.shape[-1]).max(axis=0) if maps.size else np.zeros(maps.shape[-1])
+    figure.add_trace(go.Scatter(
+        x=[(left + right - 1) / 2 for _, left, _, right in boxes], y=[(top + bottom - 1) / 2 for top, _, bottom, _ in boxes],
+        customdata=[[channel, float(strongest[channel])] for channel in channels], mode="markers", showlegend=False,
+        marker=dict(size=max(right - left for _, left, _, right in boxes) if boxes else 1, symbol="square", opacity=0),
+        hovertemplate="channel #%{customdata[0]}: strongest value %{customdata[1]:.2f}<br>click to look at it<extra></extra>",
+        name="channels",
+    ))
+    if selected is not None and int(selected) in channels:
+        top, left, bottom, right = boxes[channels.index(int(selected))]
+        figure.add_shape(type="rect", x0=left - 1.5, x1=right + 0.5, y0=top - 1.5, y1=bottom + 0.5,
+                         line=dict(color=SELECTED_COLOUR, width=3), name="selected channel")
+    figure.update_layout(
+        width=width, height=height, margin=dict(l=0, r=0, t=0, b=0), showlegend=False, dragmode=False,
+        clickmode="event+select", hovermode="closest", hoverdistance=max(width, height),
+        xaxis=dict(visible=False, range=[-0.5, width - 0.5], fixedrange=True),
+        yaxis=dict(visible=False, range=[height - 0.5, -0.5], fixedrange=True, scaleanchor="x"),
+    )
+    return figure
 
 
 def embedding_figure(projection: Projection, labels: np.ndarray, class_names) -> go.Figure:

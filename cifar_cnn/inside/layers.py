@@ -298,6 +298,11 @@ def spatial_layers(walk: LayerWalk) -> list[LayerInfo]:
     return [layer for layer in walk.layers if layer.is_spatial and layer.family != INPUT]
 
 
+def spatial_layer_names(model: keras.Model) -> list[str]:
+    """The names of `spatial_layers` of a walk through `model`, in order, without building the walk."""
+    return [layer.name for layer in model.layers if _has_one_output(layer) and info(layer).is_spatial and family(layer) != INPUT]
+
+
 def first_filters(model: keras.Model) -> tuple[str, np.ndarray]:
     """(name, kernel height x width x 3 x filters) of the first convolution that reads the image's 3 colours directly.
 

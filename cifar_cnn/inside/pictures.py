@@ -38,6 +38,20 @@ def tile_scale(map_size: int, tile: int) -> int:
     return max(1, tile // max(map_size, 1))
 
 
+def grid_boxes(map_shape: tuple[int, int], count: int, columns: int = 8, tile: int = 64) -> list[tuple[int, int, int, int]]:
+    """(top, left, bottom, right) of each of `count` maps of `map_shape` (height, width) in `feature_grid`'s picture,
+    in the order drawn (bottom and right exclusive; the label above a map is not part of its box)."""
+    height, width = map_shape
+    factor = tile_scale(max(height, width), tile)
+    tile_h, tile_w = height * factor, width * factor
+    boxes = []
+    for position in range(count):
+        row, column = divmod(position, columns)
+        top, left = row * (tile_h + LABEL_HEIGHT + GAP) + LABEL_HEIGHT, column * (tile_w + GAP)
+        boxes.append((top, left, top + tile_h, left + tile_w))
+    return boxes
+
+
 def feature_grid(maps: np.ndarray, channels, columns: int = 8, tile: int = 64) -> np.ndarray:
     """The maps of `channels` (of `maps`, height x width x channels) as a grid of heat-map tiles, each labelled with its
     channel number above it, on one colour scale for the whole layer (so a weak channel looks weak)."""
@@ -49,10 +63,8 @@ def feature_grid(maps: np.ndarray, channels, columns: int = 8, tile: int = 64) -
     rows = -(-len(channels) // columns) if channels else 0
     used_columns = min(columns, len(channels))
     grid = np.full((rows * (tile_h + LABEL_HEIGHT + GAP), max(used_columns * (tile_w + GAP) - GAP, 1), 3), 255, np.uint8)
-    for position, channel in enumerate(channels):
-        row, column = divmod(position, columns)
-        top, left = row * (tile_h + LABEL_HEIGHT + GAP) + LABEL_HEIGHT, column * (tile_w + GAP)
-        grid[top:top + tile_h, left:left + tile_w] = np.repeat(np.repeat(coloured[:, :, channel], factor, axis=0), factor, axis=1)
+    for channel, (top, left, bottom, right) in zip(channels, grid_boxes((height, width), len(channels), columns, tile)):
+        grid[top:bottom, left:right] = np.repeat(np.repeat(coloured[:, :, channel], factor, axis=0), factor, axis=1)
     picture = Image.fromarray(grid)
     draw = ImageDraw.Draw(picture)
     for position, channel in enumerate(channels):

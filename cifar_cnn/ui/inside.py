@@ -47,16 +47,51 @@ def test_set_key(run: runs.Run, dataset: Dataset) -> str:
     return store.test_set_key(run.path / runs.MODEL_FILE, dataset.x_test, dataset.y_test)
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _maxima(path: str, stamp: float, layer: str, key: str, _images: np.ndarray) -> tuple[np.ndarray, bool]:
-    maxima, read = channels.stored_maxima(path, key, model_at(path, stamp), layer, _images)
-    maxima.setflags(write=False)
-    return maxima, read
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _top_images(path: str, stamp: float, key: str, _images: np.ndarray) -> tuple[dict[str, channels.TopImages], bool]:
+    return channels.stored_top_images(path, key, model_at(path, stamp), _images)
 
 
-def maxima(run: runs.Run, layer: str, dataset: Dataset, key: str) -> tuple[np.ndarray, bool]:
-    """Each channel's strongest value on every test image (N x channels), and whether they came from the run folder."""
-    return _maxima(str(run.path), model_stamp(run), layer, key, dataset.x_test)
+def top_images(run: runs.Run, dataset: Dataset, key: str) -> tuple[dict[str, channels.TopImages], bool]:
+    """The test images that excite each channel of every layer with feature maps most (one pass over the test set for
+    all layers), and whether they came from the run folder."""
+    return _top_images(str(run.path), model_stamp(run), key, dataset.x_test)
+
+
+def channel_key(layer: str) -> str:
+    """Session state: the channel chosen in `layer`, shared by its selectbox and its clickable grid."""
+    return f"inside_channel_{layer}"
+
+
+def grid_key(layer: str, channel: int) -> str:
+    """The key of `layer`'s clickable grid. It names the chosen channel so that choosing another one (by click or
+    selectbox) draws a fresh chart with no selection: a click on a map selected before then still counts."""
+    return f"inside_grid_{channel}_{layer}"
+
+
+def select_clicked_channel(layer: str, chart_key: str) -> None:
+    """on_select callback of a layer's channel grid: its clicked marker carries (channel, strongest value)."""
+    event = st.session_state.get(chart_key)
+    for point in event.selection.points if event else []:
+        data = point.get("customdata")
+        if isinstance(data, dict):  # the browser sends a typed array as {"0": ..., "1": ...}
+            data = [data[index] for index in sorted(data, key=int)]
+        if isinstance(data, (list, tuple)) and data:
+            st.session_state[channel_key(layer)] = int(data[0])
+            return
+
+
+def clicked_index(event) -> int | None:
+    """The test-image index a click on the embeddings' scatter chose (its point's customdata), or None."""
+    for point in event.selection.points if event else []:
+        data = point.get("customdata")
+        if isinstance(data, dict):
+            data = [data[index] for index in sorted(data, key=int)]
+        if isinstance(data, (list, tuple)):
+            data = data[0] if data else None
+        if isinstance(data, (int, float)):
+            return int(data)
+    return None
 
 
 def pca(run: runs.Run, dataset: Dataset, key: str) -> tuple[embeddings.Projection, bool]:
