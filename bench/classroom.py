@@ -41,7 +41,6 @@ import math
 import os
 import re
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from measure import cpu_flags, free_port  # bench/measure.py: bench/ is on a bench script's import path
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
@@ -60,16 +61,6 @@ PAGE_TIMEOUT_S = 60.0
 TARGET_P95_S = 2.0
 # The first page loads (and decodes) the dataset and starts Ray: minutes on a busy 2-core machine.
 WARM_UP_TIMEOUT_S = 600.0
-
-
-def cpu_flags() -> str:
-    return "avx512_bf16" if "avx512_bf16" in Path("/proc/cpuinfo").read_text() else "no avx512_bf16"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def synthetic_data(folder: Path, images: int) -> Path:

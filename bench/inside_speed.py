@@ -40,16 +40,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from measure import median_seconds  # bench/measure.py: bench/ is on a bench script's import path
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def median_seconds(action, repeats: int = 5) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def once(action) -> tuple[float, object]:

@@ -52,7 +52,7 @@ def test_train_shows_live_curves_survives_a_reload_and_completes(app_url):
         second_tab.goto(f"{app_url}/train")
         second_tab.get_by_text(re.compile(r"Epoch \d/2 · batch")).or_(second_tab.get_by_text("Training finished")).first.wait_for()
         # The second tab shows the job's own settings, not its own widgets' defaults (the quick demo's fast preset).
-        second_tab.get_by_text(re.compile(r"^seed_cnn · 2 epochs · all training images")).wait_for()
+        second_tab.get_by_text(re.compile(r"^seed_cnn · 2 epochs · all training images")).first.wait_for()
 
         page.get_by_text("Training finished").wait_for(timeout=180_000)
         # The finished run is now the selected one, labelled for people in the sidebar.

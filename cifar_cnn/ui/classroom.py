@@ -9,6 +9,7 @@ install its signal handler; they are shut down when the server exits. If Ray can
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import threading
 import time
 
@@ -17,7 +18,7 @@ import streamlit as st
 from cifar_cnn.classroom import QueueError, TrainingQueue, describe_cluster, start_ray, stop_ray
 from cifar_cnn.classroom.permissions import KEY_VARIABLE, Visitor, configured_key, key_matches
 from cifar_cnn.paths import default_artifacts_dir, default_runs_dir
-from cifar_cnn.training import ConfigError, TrainConfig, label_problem
+from cifar_cnn.training import MAX_NAME_LENGTH, ConfigError, TrainConfig, label_problem
 from cifar_cnn.ui.text import plain
 
 NAME_KEY, TEACHER_KEY_INPUT, IS_TEACHER = "student_name", "teacher_key_entered", "_is_teacher"
@@ -118,7 +119,7 @@ def submit_trainings(configs: list[TrainConfig], dataset) -> list[str]:
         st.warning(plain(refusal))
         return []
     try:
-        owned = [TrainConfig.from_dict({**config.to_dict(), "owner": who.name}) for config in configs]
+        owned = [dataclasses.replace(config, owner=who.name) for config in configs]
         for config in owned:  # all are checked before any is queued: a sweep goes in whole or not at all
             config.check(dataset)
         return [queue.submit(config, dataset, owner=who.name) for config in owned]
@@ -167,10 +168,10 @@ def you() -> Visitor:
     st.subheader("You")
     kept = "_kept_" + NAME_KEY
     if kept not in st.session_state:  # a new session: a reload keeps the name in the page's address
-        st.session_state[kept] = str(st.query_params.get(NAME_PARAMETER, ""))[:60]
+        st.session_state[kept] = str(st.query_params.get(NAME_PARAMETER, ""))[:MAX_NAME_LENGTH]
     st.session_state[NAME_KEY] = st.session_state[kept]
     key_configured = bool(teacher_key())
-    st.text_input("Your name", key=NAME_KEY, max_chars=60, on_change=_remember_name,
+    st.text_input("Your name", key=NAME_KEY, max_chars=MAX_NAME_LENGTH, on_change=_remember_name,
                   placeholder="required to train" if key_configured else "optional",
                   help="Your trainings carry this name: the Train page follows yours, the Class page lists everyone's. "
                   "It is a label, not a login.")
