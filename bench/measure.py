@@ -5,6 +5,7 @@ The scripts run as `python bench/NAME.py`, so this folder is on their import pat
 
 from __future__ import annotations
 
+import os
 import socket
 import statistics
 import time
@@ -29,3 +30,25 @@ def median_seconds(action, repeats: int = 5) -> float:
         action()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) process `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_priority_chromium(folder: Path, chromium: str = "/usr/bin/chromium") -> str:
+    """A launcher for `chromium` whose every process (each tab's renderer too, by inheritance) runs under Linux's
+    SCHED_IDLE policy.
+
+    On a 2-core machine, 30 tabs at normal priority cost more CPU than the training: Streamlit's frontend alone,
+    redrawing a progress line every second, takes about 60 ms a second per tab, and a Plotly chart redrawn every
+    second about 90 ms more. Idle priority does not make the browsers free either: each idle process still weighs a
+    twelfth of a nice-15 one (a Ray worker's default), and ten idle tabs took half of the training's CPU time. (One
+    cgroup marked idle for all of them starved the tabs instead: they took minutes to load a page.) Browsers on other
+    computers, as in a real class, are the only way to see the server's cost alone: `bench/viewers.py` reports it."""
+    launcher = folder / "chromium-idle"
+    launcher.write_text(f'#!/bin/sh\nexec chrt --idle 0 {chromium} "$@"\n')
+    launcher.chmod(0o755)
+    return str(launcher)

@@ -3,13 +3,18 @@
     python bench/viewers.py --data ../shared/data/cifar10-jpeg.tar.gz [--tabs 30]
 
 Starts `streamlit run streamlit_app.py` on a fresh artifacts folder, starts a training from one
-tab (the seed CNN on `--subset` images with a 10% holdout, so that epochs are short), measures
-its images/s over `--epochs` epochs alone, then opens `--tabs` more tabs on the Train page (each
-its own browser session, in Debian's Chromium) and measures again. Each tab records when its
-progress line changes; the report gives the longest gap between two updates in any tab.
-The last line is a JSON object; `ratio` is images/s with the viewers over images/s without.
-The browsers share the machine with the server and the training, as in a classroom demo run on
-the teacher's laptop: the ratio counts their rendering too.
+tab (the Quick demo turned off: the seed CNN, on `--subset` images with a 10% holdout, so that
+epochs are short), measures its images/s over `--epochs` epochs alone, then opens `--tabs` more
+tabs on the Train page (each its own browser session, in Debian's Chromium) and measures again.
+Each tab records when its progress line changes; the report gives the longest gap between two
+updates in any tab. The last line is a JSON object; `ratio` is images/s with the viewers over
+images/s without, and `server_ms_per_tab_s` the server's CPU time per tab per second meanwhile.
+
+The browsers run on the machine that serves the app, as in a demonstration where the teacher's
+laptop also renders every tab: the ratio counts their rendering too (on 2 cores, more than the
+server's work). In a class the tabs render on the students' computers, and `server_ms_per_tab_s`
+is what each costs the server. `--browsers idle` runs them under SCHED_IDLE (see
+measure.idle_priority_chromium).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from measure import cpu_flags, free_port  # bench/measure.py: bench/ is on a bench script's import path
+from measure import cpu_flags, cpu_seconds, free_port, idle_priority_chromium  # bench/ is on a bench script's import path
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -101,6 +106,8 @@ def main() -> None:
     parser.add_argument("--tabs", type=int, default=30, help="viewers to open (default 30)")
     parser.add_argument("--subset", type=int, default=5000, help="training images (default 5,000: epochs of a few seconds)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs measured in each phase (default 3)")
+    parser.add_argument("--browsers", choices=("normal", "idle"), default="normal",
+                        help="the browsers' CPU priority (default normal; idle: SCHED_IDLE, see measure.idle_priority_chromium)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -108,7 +115,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
         artifacts = Path(folder) / "artifacts"
         server, url = start_server(args.data, artifacts)
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        chromium = idle_priority_chromium(Path(folder)) if args.browsers == "idle" else CHROMIUM
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
         try:
             trainer = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
             trainer.set_default_timeout(120_000)
@@ -127,7 +135,10 @@ def main() -> None:
                 page.get_by_text("Training now").wait_for()
                 page.evaluate(WATCH_PROGRESS)
             first = len(epoch_rows(artifacts)) + 1  # the epoch in progress had part of its time without every viewer
+            wait_for_epochs(artifacts, first)
+            server_started, clock_started = cpu_seconds(server.pid), time.monotonic()
             watched = wait_for_epochs(artifacts, first + args.epochs).iloc[first:first + args.epochs]
+            server_share = (cpu_seconds(server.pid) - server_started) / (time.monotonic() - clock_started)
             gaps = []
             for page in viewers:
                 updates = page.evaluate("() => window.__updates")
@@ -141,13 +152,15 @@ def main() -> None:
 
     alone_rate, watched_rate = images_per_s(alone, train_images), images_per_s(watched, train_images)
     result = {
-        "cpu": cpu_flags(), "cores": os.cpu_count(), "tabs": args.tabs, "train_images": train_images,
+        "cpu": cpu_flags(), "cores": os.cpu_count(), "tabs": args.tabs, "browsers": args.browsers, "train_images": train_images,
         "alone_images_per_s": round(alone_rate), "with_viewers_images_per_s": round(watched_rate),
         "ratio": round(watched_rate / alone_rate, 3),
         "longest_gap_between_updates_s": round(max(gaps), 2), "median_tab_longest_gap_s": round(statistics.median(gaps), 2),
+        "server_cpu_share": round(server_share, 3), "server_ms_per_tab_s": round(1000 * server_share / args.tabs, 1),
     }
     print(f"{args.tabs} viewers: {watched_rate:,.0f} images/s against {alone_rate:,.0f} alone (ratio {result['ratio']}); "
-          f"longest gap between two updates in any tab {result['longest_gap_between_updates_s']} s ({cpu_flags()})")
+          f"longest gap between two updates in any tab {result['longest_gap_between_updates_s']} s; the server used "
+          f"{server_share:.2f} CPUs, {result['server_ms_per_tab_s']} ms per tab per second ({args.browsers}-priority browsers; {cpu_flags()})")
     print(json.dumps(result))
 
 

@@ -21,8 +21,8 @@ from cifar_cnn.ui.watch_set import watch_set_panel
 # The Quick demo: the fast preset for one minute of training on every training image. On a 2-core CPU that ends at
 # about 70% test accuracy (bench/RESULTS.md), where the seed network's 3 epochs of 2,000 images reached 26%.
 QUICK_DEMO = {"recipe": "fast", "minutes": 1.0}
-LIVE_REFRESH_S = 1.0
-QUEUE_REFRESH_S = 2.0
+LIVE_REFRESH_S = 1.5  # a new point on the curves at least every 2 s; each rerun costs every viewer's tab and the server
+QUEUE_REFRESH_S = 5.0  # the line moves slowly; every viewer's tab redraws it
 RECENT_FINISHED = 3  # the visitor's finished trainings the page keeps showing, newest first
 ARCHITECTURE_HELP = ("seed_cnn: the seed notebook's 4-conv, 3-dense network. fast_cnn: airbench-style, the most accuracy per "
                      "minute (use it with SGD and a high learning rate, or the fast preset). tiny_cnn: fast, small, less accurate.")
@@ -217,20 +217,24 @@ def waiting_job(queue, job, visitor, starts_in: float | None) -> None:
         st.rerun()
 
 
-def unfinished_jobs(queue, visitor, dataset, drawn: frozenset) -> None:
-    """The visitor's waiting and running trainings, redrawn every second; the page redraws whole when one ends."""
-    jobs = [job for job in queue.jobs(owner=visitor.name) if not job.is_finished]
-    if drawn - {job.job_id for job in jobs}:
-        st.rerun()  # one ended: the sidebar's runs, its result and the selected run change
-    starts = queue.estimated_starts() if any(job.state == "queued" for job in jobs) else {}
-    for job in jobs:
-        with st.container(border=True):
-            st.markdown(f"**{'Training now' if job.state == 'running' else 'Waiting'}**")
-            job_settings(job)
-            if job.state == "running":
-                running_job(queue, job, visitor, dataset)
-            else:
-                waiting_job(queue, job, visitor, starts.get(job.job_id))
+def unfinished_job(queue, job, visitor, dataset) -> None:
+    """One waiting or running training: what it trains with, then its live part, redrawn every LIVE_REFRESH_S."""
+    with st.container(border=True):
+        st.markdown(f"**{'Training now' if job.state == 'running' else 'Waiting'}**")
+        job_settings(job)
+        st.fragment(run_every=LIVE_REFRESH_S)(live_job)(queue, job.job_id, job.state, visitor, dataset)
+
+
+def live_job(queue, job_id: str, drawn_state: str, visitor, dataset) -> None:
+    """The live part of one training. Only this part reruns every LIVE_REFRESH_S, in every viewer's tab: it holds what
+    changes (progress, curves, guesses) and nothing else, so that a class watching costs the server little."""
+    job = queue.job(job_id)
+    if job.state != drawn_state:
+        st.rerun()  # it started or ended: the heading, the sidebar's runs and the finished results change
+    if job.state == "running":
+        running_job(queue, job, visitor, dataset)
+    else:
+        waiting_job(queue, job, visitor, queue.estimated_starts().get(job_id))
 
 
 def finished_job(job) -> None:
@@ -251,24 +255,28 @@ def finished_job(job) -> None:
             st.switch_page("pages/4_evaluate.py")
 
 
-def your_trainings(queue, visitor, dataset) -> bool:
-    """The visitor's trainings: waiting and running ones live, then the last few finished. True if any is unfinished."""
+def your_trainings(queue, visitor, dataset) -> frozenset:
+    """The visitor's trainings: waiting and running ones live, then the last few finished. Returns the unfinished ones'
+    job ids."""
     jobs = queue.jobs(owner=visitor.name)
     unfinished = frozenset(job.job_id for job in jobs if not job.is_finished)
     finished = [job for job in jobs if job.is_finished][::-1][:RECENT_FINISHED]
     if not unfinished and not finished:
-        return False
+        return unfinished
     st.subheader(f"Your trainings, {plain(visitor.name)}" if visitor.name else "Your trainings")
-    if unfinished:
-        st.fragment(run_every=LIVE_REFRESH_S)(unfinished_jobs)(queue, visitor, dataset, unfinished)
+    for job in jobs:
+        if job.job_id in unfinished:
+            unfinished_job(queue, job, visitor, dataset)
     for job in finished:
         finished_job(job)
-    return bool(unfinished)
+    return unfinished
 
 
-def class_queue_table(queue) -> None:
-    """Everyone's waiting and running trainings, in the order they run, redrawn every 2 s."""
+def class_queue_table(queue, visitor, drawn: frozenset) -> None:
+    """Everyone's waiting and running trainings, in the order they run, redrawn every QUEUE_REFRESH_S."""
     jobs = [job for job in queue.jobs() if not job.is_finished]
+    if frozenset(job.job_id for job in jobs if job.owner == visitor.name) != drawn:
+        st.rerun()  # the visitor queued a training from another tab, or one of theirs ended: the page shows it
     if not jobs:
         st.caption("Nobody's training waits or runs.")
         return
@@ -285,13 +293,13 @@ def class_queue_table(queue) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 
-def class_queue(queue, visitor) -> None:
-    """The whole class's line, redrawn every 2 s (classmates queue while this page is open), and (teacher, or a
+def class_queue(queue, visitor, drawn: frozenset) -> None:
+    """The whole class's line, redrawn every QUEUE_REFRESH_S (classmates queue while this page is open), and (teacher, or a
     single user) how many train at once and who to stop."""
     st.subheader("The class's queue")
     st.caption(f"{queue.concurrency} training{'s run' if queue.concurrency != 1 else ' runs'} at once on {plain(queue_holder().cluster)}; "
                "the others wait in the order they were started.")
-    st.fragment(run_every=QUEUE_REFRESH_S)(class_queue_table)(queue)
+    st.fragment(run_every=QUEUE_REFRESH_S)(class_queue_table)(queue, visitor, drawn)
     if visitor.single_user or visitor.is_teacher:
         queue_controls(queue, visitor)
 
@@ -324,9 +332,9 @@ st.title("Train")
 dataset = context.dataset
 queue = training_queue()
 if queue is not None:
-    busy = your_trainings(queue, context.visitor, dataset)
-    class_queue(queue, context.visitor)
+    unfinished = your_trainings(queue, context.visitor, dataset)
+    class_queue(queue, context.visitor, unfinished)
     if dataset is None:
         st.warning("No dataset loaded: choose a data source in the sidebar to train.")
     else:
-        settings_form(dataset, context.visitor, open_=not busy)
+        settings_form(dataset, context.visitor, open_=not unfinished)

@@ -133,16 +133,23 @@ def test_the_watch_set_panel_captions_each_image_with_its_guess_green_or_red():
     names = ["cat", "[dog](http://example.invalid/)", "frog"]
     app = AppTest.from_function(_panel_script, args=((0, 1, 1, 2, 2, 2), names), default_timeout=60).run()
     assert not app.exception, app.exception
-    captions = [markdown.value for markdown in app.markdown]
+    pictures = _watched_pictures(app)
+    captions = [picture.caption for picture in pictures]
     assert captions[0] == ":green[✓ cat]" and captions[1].startswith(":red[✗ \\[dog\\]\\(http")  # a name shows as text
     assert sum(caption.startswith(":green[") for caption in captions) == 4
-    assert sum(caption.startswith(":red[") for caption in captions) == 2 and ":gray[is cat]" in captions[1]
+    assert sum(caption.startswith(":red[") for caption in captions) == 2 and ":gray[(is cat)]" in captions[1]
     assert any("After epoch 1: 4 of 6 right" in caption.value for caption in app.caption)
-    assert len(app.get("image")) == 6
+    assert len(pictures) == 6 and all(picture.url.startswith("data:image/png;base64,") for picture in pictures)
 
 
 def test_before_the_first_epoch_the_panel_says_when_guesses_come():
     app = AppTest.from_function(_panel_script, args=(None, ["cat", "dog", "frog"]), default_timeout=60).run()
     assert not app.exception, app.exception
     assert any("appear here after the first epoch" in caption.value for caption in app.caption)
-    assert not app.markdown and len(app.get("image")) == 6
+    assert [picture.caption for picture in _watched_pictures(app)] == ["cat", "cat", "dog", "dog", "frog", "frog"]
+
+
+def _watched_pictures(app):
+    """The pictures of the panel's one image list, each with its caption and URL."""
+    (image_list,) = app.get("image")
+    return list(image_list.proto.imgs)

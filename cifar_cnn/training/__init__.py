@@ -11,11 +11,11 @@
 from cifar_cnn.training.config import (LEARNING_RATE_RANGE, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_MINUTES, MAX_NAME_LENGTH, MAX_SEED,
                                        OPTIMIZERS, PRECISIONS, SCHEDULES, STRATEGIES, UNCAPPED_EPOCHS, VALIDATION_CHOICES, ConfigError,
                                        TrainConfig, describe_config, label_problem, settings_table)
-from cifar_cnn.training.loop import (TrainResult, build_for_training, learning_rate_schedule, make_loss, make_optimizer,
+from cifar_cnn.training.loop import (DataSplit, TrainResult, build_for_training, learning_rate_schedule, make_loss, make_optimizer,
                                      make_strategy, score, split_training_data, train)
 
 __all__ = [
     "LEARNING_RATE_RANGE", "MAX_BATCH_SIZE", "MAX_EPOCHS", "MAX_MINUTES", "MAX_NAME_LENGTH", "MAX_SEED", "OPTIMIZERS", "PRECISIONS", "SCHEDULES",
-    "STRATEGIES", "UNCAPPED_EPOCHS", "VALIDATION_CHOICES", "ConfigError", "TrainConfig", "TrainResult", "build_for_training",
+    "STRATEGIES", "UNCAPPED_EPOCHS", "VALIDATION_CHOICES", "ConfigError", "DataSplit", "TrainConfig", "TrainResult", "build_for_training",
     "describe_config", "label_problem", "learning_rate_schedule", "make_loss", "make_optimizer", "make_strategy", "score", "settings_table", "split_training_data", "train",
 ]

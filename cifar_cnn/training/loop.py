@@ -17,6 +17,7 @@ import contextlib
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -93,8 +94,17 @@ def make_loss(config: TrainConfig):
     return keras.losses.SparseCategoricalCrossentropy()
 
 
-def split_training_data(config: TrainConfig, dataset: Dataset):
-    """(x_train, y_train, x_val, y_val) for these settings, chosen reproducibly from the seed."""
+class DataSplit(NamedTuple):
+    """The images a training learns from and the ones it validates on (the test set, or a holdout of the training set)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+def split_training_data(config: TrainConfig, dataset: Dataset) -> DataSplit:
+    """The training and validation images for these settings, chosen reproducibly from the seed."""
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(dataset.x_train))
     if config.subset is not None:
@@ -105,8 +115,8 @@ def split_training_data(config: TrainConfig, dataset: Dataset):
         x_val, y_val = dataset.x_train[order[:held_out]], dataset.y_train[order[:held_out]]
         order = order[held_out:]
     if config.subset is None and config.validation == "test":
-        return dataset.x_train, dataset.y_train, x_val, y_val  # no copy of the full set
-    return dataset.x_train[order], dataset.y_train[order], x_val, y_val
+        return DataSplit(dataset.x_train, dataset.y_train, x_val, y_val)  # no copy of the full set
+    return DataSplit(dataset.x_train[order], dataset.y_train[order], x_val, y_val)
 
 
 def score(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int = 256,
@@ -153,22 +163,22 @@ def train(
     config = replace(config, precision=resolve_precision(config.precision))
     live = live or LiveHistory()
     keras.utils.set_random_seed(config.seed)
-    x_train, y_train, x_val, y_val = split_training_data(config, dataset)
+    split = split_training_data(config, dataset)
 
     run_dir = runs.create_run(
         {
             **config.to_dict(),
             "class_names": list(dataset.class_names),
             "dataset": dataset.source,
-            "train_images": len(x_train),
-            "validation_images": len(x_val),
+            "train_images": len(split.x_train),
+            "validation_images": len(split.x_val),
             "test_images": len(dataset.x_test),
         },
         runs_dir,
     )
     live.run_dir = run_dir
     try:
-        return _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, verbose, list(callbacks), epoch_records)
+        return _train_into(_Training(run_dir, config, dataset, split, live, verbose, tuple(callbacks), epoch_records))
     except BaseException as error:
         message = _failure_message(error)
         (run_dir / "error.txt").write_text(traceback.format_exc())
@@ -207,83 +217,118 @@ def make_strategy(name: str):
     return KerasDistribution(keras.distribution.DataParallel(devices=keras.distribution.list_devices()))
 
 
-def _train_into(run_dir, config, dataset, x_train, y_train, x_val, y_val, live, verbose, callbacks, epoch_records=True) -> TrainResult:
+@dataclass(frozen=True)
+class _Training:
+    """One training under way: its run folder, settings, data, live state and what the caller added."""
+
+    run_dir: Path
+    config: TrainConfig
+    dataset: Dataset
+    split: DataSplit
+    live: LiveHistory
+    verbose: int = 0
+    extra_callbacks: tuple[keras.callbacks.Callback, ...] = ()
+    epoch_records: bool = True
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return pipeline.steps_per_epoch(len(self.split.x_train), self.config.batch_size)
+
+
+def _train_into(training: _Training) -> TrainResult:
+    """The steps of `train` after the run folder exists, in order."""
+    config, run_dir, live = training.config, training.run_dir, training.live
     strategy = make_strategy(config.strategy)
-    steps_per_epoch = pipeline.steps_per_epoch(len(x_train), config.batch_size)
-    with strategy.scope():
-        model = build_for_training(config, dataset.num_classes, x_train)
-        counts = ConfusionCounts(dataset.num_classes) if epoch_records else None
-        model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=make_loss(config),
-                      metrics=["accuracy", *([counts] if counts is not None else [])])
-    records = None
-    if counts is not None:
-        watched = watch_indices(dataset.y_test, dataset.num_classes)
-        records = EpochRecords(counts, run_dir, dataset.x_test[watched], watched, dataset.y_test[watched], live)
     if config.batch_size < strategy.num_replicas_in_sync:
         raise ConfigError(f"A batch of {config.batch_size} cannot be split over {strategy.num_replicas_in_sync} devices; use a larger batch size.")
-    calibration_images = x_train[np.random.default_rng(config.seed).permutation(len(x_train))[:BATCHNORM_CALIBRATION_IMAGES]]
-    live_metrics = _fit(model, strategy, config, dataset, (x_train, y_train, x_val, y_val), steps_per_epoch,
-                        calibration_images, run_dir, live, verbose, callbacks, records)
+    model, records = _compiled_model(training, strategy)
+    calibration_images = _calibration_images(training)
+    live_metrics = _fit(training, model, strategy, calibration_images, records)
     runs.write_history(run_dir, live.epoch_rows)
     if live_metrics.diverged:
         runs.update_status(run_dir, "failed", live_metrics.diverged)
         return TrainResult(run_dir, "failed", live_metrics.diverged)
     recalibrate_batchnorm(model, calibration_images)
     runs.save_model(run_dir, model)
-    metrics = _score_and_save(model, config, dataset, x_train, y_train, run_dir)
-    return _finish(run_dir, config, live, metrics)
+    metrics = _score_and_save(training, model)
+    return _finish(training, metrics)
 
 
-def _training_callbacks(config, steps_per_epoch, images_per_epoch, calibration_images, run_dir, live, callbacks, records=None):
+def _compiled_model(training: _Training, strategy) -> tuple[keras.Model, EpochRecords | None]:
+    """The model, built and compiled in the strategy's scope, and the per-epoch records that its confusion-matrix
+    metric feeds (None when the training leaves them out)."""
+    config, dataset = training.config, training.dataset
+    with strategy.scope():
+        model = build_for_training(config, dataset.num_classes, training.split.x_train)
+        counts = ConfusionCounts(dataset.num_classes) if training.epoch_records else None
+        model.compile(optimizer=make_optimizer(config, training.steps_per_epoch), loss=make_loss(config),
+                      metrics=["accuracy", *([counts] if counts is not None else [])])
+    if counts is None:
+        return model, None
+    watched = watch_indices(dataset.y_test, dataset.num_classes)
+    return model, EpochRecords(counts, training.run_dir, dataset.x_test[watched], watched, dataset.y_test[watched], training.live)
+
+
+def _calibration_images(training: _Training) -> np.ndarray:
+    """The training images that re-estimate the BatchNorm statistics, the same ones for the same seed."""
+    x_train = training.split.x_train
+    return x_train[np.random.default_rng(training.config.seed).permutation(len(x_train))[:BATCHNORM_CALIBRATION_IMAGES]]
+
+
+def _training_callbacks(training: _Training, calibration_images, records=None):
     """The callbacks of `fit`, in the order they must run, and the live metrics among them.
 
     The time budget comes first, so that it pauses its clock before the BatchNorm re-estimation that precedes
     each validation; the caller's callbacks next (Lookahead among them); the per-epoch records (`records`, or None)
     before the live metrics, so that the watch set's guesses are there when an epoch's row is; the stop checks last
     in each batch."""
+    config, steps_per_epoch = training.config, training.steps_per_epoch
+    images_per_epoch = min(len(training.split.x_train), steps_per_epoch * config.batch_size)
     budget = None
     if config.minutes:
         schedule = None if config.schedule == "constant" else schedule_over_budget(learning_rate_schedule(config, steps_per_epoch))
         budget = TimeBudget(config.minutes, schedule, total_steps=config.epochs * steps_per_epoch)
+    callbacks = list(training.extra_callbacks)
     if config.lookahead:
-        callbacks = [*callbacks, Lookahead(budget.fraction_used) if budget else Lookahead(total_steps=config.epochs * steps_per_epoch)]
-    live_metrics = LiveMetrics(live, config.epochs, images_per_epoch, config.batch_size, budget,
+        callbacks.append(Lookahead(budget.fraction_used) if budget else Lookahead(total_steps=config.epochs * steps_per_epoch))
+    live_metrics = LiveMetrics(training.live, config.epochs, images_per_epoch, config.batch_size, budget,
                                read_interval_s=LIVE_READ_INTERVAL_ON_GPU_S if devices.gpus() else 0.0)
     ordered = [*([budget] if budget else []), *callbacks, RecalibrateBatchNorm(calibration_images), *([records] if records else []),
-               live_metrics, _HistoryWriter(run_dir, live)]
+               live_metrics, _HistoryWriter(training.run_dir, training.live)]
     return ordered, live_metrics
 
 
-def _fit(model, strategy, config, dataset, split, steps_per_epoch, calibration_images, run_dir, live, verbose, callbacks, records=None):
+def _fit(training: _Training, model, strategy, calibration_images, records=None):
     """`model.fit` on the split data with every callback; returns the live metrics (which know whether the loss diverged)."""
-    x_train, y_train, x_val, y_val = split
+    config, dataset = training.config, training.dataset
+    x_train, y_train, x_val, y_val = training.split
     if config.label_smoothing:  # smoothing needs one-hot targets
         y_train, y_val = (keras.utils.to_categorical(y, dataset.num_classes) for y in (y_train, y_val))
-    images_per_epoch = min(len(x_train), steps_per_epoch * config.batch_size)
-    ordered, live_metrics = _training_callbacks(config, steps_per_epoch, images_per_epoch, calibration_images, run_dir, live,
-                                                callbacks, records)
+    ordered, live_metrics = _training_callbacks(training, calibration_images, records)
     # Made outside the strategy's scope: the alternating flips' tf.Variable must not be mirrored.
     training_batches = pipeline.training_dataset(x_train, y_train, config.batch_size, augment=config.augment,
                                                  crop_padding=config.crop_padding, alternate_flips=config.alternate_flips,
                                                  seed=config.seed)
     with strategy.scope():  # a keras.distribution shards the batches only while it is current
         model.fit(training_batches, validation_data=pipeline.evaluation_dataset(x_val, y_val), epochs=config.epochs,
-                  callbacks=ordered, verbose=verbose, shuffle=False)  # the pipeline shuffles
+                  callbacks=ordered, verbose=training.verbose, shuffle=False)  # the pipeline shuffles
     return live_metrics
 
 
-def _score_and_save(model, config, dataset, x_train, y_train, run_dir) -> dict[str, float]:
+def _score_and_save(training: _Training, model) -> dict[str, float]:
     """Train and test accuracy and loss (the test with the TTA the config asks for), written with the test predictions."""
-    _, train_loss, train_accuracy = score(model, x_train, y_train)
+    config, dataset = training.config, training.dataset
+    _, train_loss, train_accuracy = score(model, training.split.x_train, training.split.y_train)
     test_probabilities, test_loss, test_accuracy = score(model, dataset.x_test, dataset.y_test,
                                                          flip_tta=config.flip_tta, shift_tta=config.shift_tta)
     metrics = {"train_accuracy": train_accuracy, "train_loss": train_loss, "test_accuracy": test_accuracy, "test_loss": test_loss}
-    runs.write_metrics(run_dir, metrics)
-    runs.write_predictions(run_dir, test_probabilities, dataset.y_test)
+    runs.write_metrics(training.run_dir, metrics)
+    runs.write_predictions(training.run_dir, test_probabilities, dataset.y_test)
     return metrics
 
 
-def _finish(run_dir, config, live, metrics) -> TrainResult:
+def _finish(training: _Training, metrics: dict[str, float]) -> TrainResult:
+    config, live, run_dir = training.config, training.live, training.run_dir
     state = "stopped" if live.stop_requested else "completed"
     planned = f"epochs of a {config.minutes:g}-minute budget" if config.minutes else f"of {config.epochs} epochs"
     message = f"Stopped by request after {len(live.epoch_rows)} {planned}." if state == "stopped" else ""
