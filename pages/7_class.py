@@ -7,9 +7,11 @@ from cifar_cnn.training import MAX_EPOCHS, MAX_MINUTES, ConfigError, describe_co
 from cifar_cnn.training.presets import (CUSTOM, MAX_SWEEP_RUNS, PRESETS, SWEEPABLE, build_config, parse_sweep_values, suggested_values,
                                         sweep_configs)
 from cifar_cnn.ui import format
-from cifar_cnn.ui.classroom import submit_trainings
+from cifar_cnn.ui.classroom import queue_holder, submit_trainings
 from cifar_cnn.ui.sidebar import setup_page
 from cifar_cnn.ui.text import plain, plain_list
+
+RESULTS_CHECK_S = 5.0  # how often an open Class page looks for trainings that have finished since it was drawn
 
 SWEEP_HELP = {
     "learning_rate": "The step size: the first thing to sweep. Too high and the loss jumps; too low and it barely moves.",
@@ -21,6 +23,18 @@ SWEEP_HELP = {
     "label_smoothing": "Share of each target spread over all classes: keeps the model from overconfidence.",
     "weight_decay": "Shrinks every weight a little each step: a brake on overfitting.",
 }
+
+
+def finished_trainings() -> int:
+    """How many of the queue's trainings have ended (0 before anyone trains): a new one is a new row on this page."""
+    queue = queue_holder().queue  # never starts Ray: a page that only reads runs does not need it
+    return 0 if queue is None else sum(job.is_finished for job in queue.jobs())
+
+
+def new_results(drawn: int) -> None:
+    """Redraws the page when a training ends, so the leaderboard and chart fill in while the class trains."""
+    if finished_trainings() != drawn:
+        st.rerun()
 
 
 def class_summary(found) -> None:
@@ -124,6 +138,7 @@ def queue_button(configs: list, dataset) -> None:
 
 
 context = setup_page("Class")
+st.fragment(run_every=RESULTS_CHECK_S)(new_results)(finished_trainings())
 st.title("Class")
 st.markdown("Every run of the class, best test accuracy first, and what the settings did to it.")
 found = context.runs

@@ -1,6 +1,7 @@
 """A class in a real browser, on a server with a teacher key: two students, each in a browser session of their own,
 follow only their own training (running, or waiting in line), keep their name across a reload, and meet on the
-Class page, whose leaderboard lists both runs under their owners' names."""
+Class page, whose leaderboard lists both runs under their owners' names; the teacher's Class page, open from the start
+and never reloaded, fills in as the trainings end."""
 
 import re
 from contextlib import contextmanager
@@ -138,6 +139,10 @@ def expect_table(page, heading: str, rows: list[dict[str, str]]) -> None:
 def test_two_students_each_follow_their_own_training_and_meet_on_the_class_page(class_url):
     with chromium() as browser:
         one_job_at_a_time(browser, class_url)
+        # The teacher's Class page, open before anyone trains and never reloaded, fills in as trainings end.
+        teacher = new_session(browser)
+        teacher.goto(f"{class_url}/class")
+        teacher.get_by_text(re.compile(r"^No runs yet\.")).wait_for()
         ada, bob = new_session(browser), new_session(browser)
 
         sign_in(ada, class_url, "ada")
@@ -176,6 +181,7 @@ def test_two_students_each_follow_their_own_training_and_meet_on_the_class_page(
 
         for page in (ada, bob):
             sidebar(page).get_by_role("link", name="Class").click()
+        for page in (ada, bob, teacher):
             page.get_by_role("heading", name="Class", level=1).wait_for()
             page.get_by_text("2 runs by ada, bob.", exact=True).wait_for()
             # Ada's run stopped after some of its epochs; bob's ran both of his.

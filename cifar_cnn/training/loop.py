@@ -77,9 +77,12 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int = 1) -> keras.optim
 
 
 def build_for_training(config: TrainConfig, num_classes: int, images: np.ndarray) -> keras.Model:
-    """The model `config` names, in its precision, with data-dependent layers set from `images`."""
+    """The model `config` names, in its precision, with data-dependent layers set from `images`.
+
+    `config.precision` must be resolved ("auto" is not a precision Keras knows): `train` resolves it on the machine
+    that trains, where "the hardware" that "auto" asks about is."""
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(resolve_precision(config.precision))
+    keras.config.set_dtype_policy(config.precision)
     try:
         model = build_model(config.arch, num_classes, **config.arch_options)
     finally:
