@@ -21,7 +21,7 @@ from cifar_cnn.training.live import LiveSnapshot
 from cifar_cnn.ui.text import plain
 
 SCALE = 3
-WIDTH = 60  # pixels on the page: four pictures (two classes) to a row of the watch column on a 1280-pixel-wide window
+WIDTH = 60  # pixels: three or four to a row of the watch column; each caption names its class, so rows need not pair them
 FRAME = 3  # pixels of the coloured frame, seen from the back of a classroom
 _COLOURS = {True: (33, 160, 72), False: (214, 39, 40), None: (200, 200, 200)}  # right, wrong, not guessed yet
 
