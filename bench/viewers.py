@@ -91,8 +91,9 @@ def images_per_s(rows: pd.DataFrame, images: int) -> float:
 def start_training(page, url: str, subset: int) -> None:
     page.goto(f"{url}/train")
     page.get_by_text("Quick demo", exact=True).click()
+    page.get_by_role("combobox", name="Architecture").wait_for()  # only without the quick demo
     for label, value in (("Epochs", "500"), ("Train subset (0 = all images)", str(subset))):
-        field = page.get_by_role("spinbutton", name=label)
+        field = page.get_by_role("spinbutton", name=label, disabled=False)  # not the quick demo's disabled twin
         field.fill(value)
         field.press("Enter")
     page.get_by_text("10% of train").click()

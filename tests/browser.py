@@ -80,3 +80,9 @@ def browser_page():
             yield page
         finally:
             browser.close()
+
+
+def wait_until_idle(page) -> None:
+    """Until the page's script run is over: a widget changed during a run may be redrawn with the run's older value, and
+    the previous run's elements (a disabled twin of a widget, say) stay on the page until the run ends."""
+    page.wait_for_function("() => document.querySelector('[data-testid=stApp]')?.dataset.testScriptState === 'notRunning'")

@@ -5,7 +5,7 @@ import re
 import pytest
 from PIL import Image
 
-from browser import browser_page, needs_chromium, streamlit_server
+from browser import browser_page, needs_chromium, streamlit_server, wait_until_idle
 from cifar_cnn.data import load_dataset
 from cifar_cnn.training import TrainConfig, train
 from synthetic_data import pattern_image, write_image_folder
@@ -29,7 +29,8 @@ def test_train_shows_live_curves_survives_a_reload_and_completes(app_url):
     with browser_page() as page:
         page.goto(f"{app_url}/train")
         page.get_by_text("Quick demo", exact=True).click()
-        epochs = page.get_by_role("spinbutton", name="Epochs")
+        wait_until_idle(page)  # the quick demo's disabled Epochs box stays until the run that replaces it ends
+        epochs = page.get_by_role("spinbutton", name="Epochs", disabled=False)
         epochs.fill("2")
         epochs.press("Enter")
         page.get_by_role("button", name=re.compile(r"Train$")).click()

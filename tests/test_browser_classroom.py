@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-from browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium, streamlit_server
+from browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium, streamlit_server, wait_until_idle
 from synthetic_data import write_image_folder
 
 pytestmark = needs_chromium
@@ -72,11 +72,6 @@ def new_session(browser):
 
 def sidebar(page):
     return page.locator("[data-testid=stSidebar]")
-
-
-def wait_until_idle(page) -> None:
-    """Until the page's script run is over: a widget changed during a run may be redrawn with the run's older value."""
-    page.wait_for_function("() => document.querySelector('[data-testid=stApp]')?.dataset.testScriptState === 'notRunning'")
 
 
 def one_job_at_a_time(browser, url: str) -> None:
