@@ -46,10 +46,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from measure import cpu_flags, free_port  # bench/measure.py: bench/ is on a bench script's import path
+from measure import cpu_flags, log_tail, start_app, stop_app  # bench/measure.py: bench/ is on a bench script's import path
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
@@ -82,41 +81,9 @@ def synthetic_data(folder: Path, images: int) -> Path:
 
 
 def start_server(data: Path, artifacts: Path, teacher_key: str, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "CIFAR10_DATA": str(data), "CIFAR_CNN_ARTIFACTS": str(artifacts), "CIFAR_CNN_TEACHER_KEY": teacher_key}
-    env.pop("RAY_ADDRESS", None)  # the app's own embedded Ray, as on a teacher's laptop
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                return server, url
-        except OSError:
-            time.sleep(0.5)
-    server.kill()
-    raise SystemExit(f"streamlit did not start:\n{log_tail(log)}")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    server.terminate()  # the app's exit handler ends the queue and its Ray
-    try:
-        server.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-
-
-def log_tail(log: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+    # RAY_ADDRESS removed: the app's own embedded Ray, as on a teacher's laptop
+    return start_app({"CIFAR10_DATA": str(data), "CIFAR_CNN_ARTIFACTS": str(artifacts), "CIFAR_CNN_TEACHER_KEY": teacher_key,
+                      "RAY_ADDRESS": None}, log)
 
 
 def student_name(number: int) -> str:
@@ -368,7 +335,7 @@ def main() -> None:
             print(f"the bench failed; the server's log ends:\n{log_tail(log)}", file=sys.stderr)
             raise
         finally:
-            stop_server(server)
+            stop_app(server)
 
         found = read_runs(artifacts / "runs")
         problems = check_runs(found, students, args.arch, args.images)

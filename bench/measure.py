@@ -8,8 +8,13 @@ from __future__ import annotations
 import os
 import socket
 import statistics
+import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def cpu_flags() -> str:
@@ -21,6 +26,46 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def start_app(environment: dict[str, str], log: Path, timeout_s: float = 120) -> tuple[subprocess.Popen, str]:
+    """`streamlit run streamlit_app.py` on a free local port, with `environment` added to this process' (a value of
+    None removes a variable) and its output in `log`; returns the server and its address once it answers."""
+    port = free_port()
+    env = {**os.environ, **environment}
+    env = {name: value for name, value in env.items() if value is not None}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                return server, url
+        except OSError:
+            time.sleep(0.5)
+    server.kill()
+    raise SystemExit(f"streamlit did not start:\n{log_tail(log)}")
+
+
+def stop_app(server: subprocess.Popen) -> None:
+    server.terminate()  # the app's exit handler ends the queue and its Ray
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def log_tail(log: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
 
 
 def median_seconds(action, repeats: int = 5) -> float:

@@ -23,18 +23,14 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
 
-from measure import cpu_flags, cpu_seconds, free_port, idle_priority_chromium  # bench/ is on a bench script's import path
+from measure import cpu_flags, cpu_seconds, idle_priority_chromium, start_app, stop_app  # bench/ is on a bench script's import path
 
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 # Records the moments the progress line ("Epoch 2/200 · batch ...") changes, in the page's own clock.
@@ -47,26 +43,6 @@ WATCH_PROGRESS = """() => {
     };
     new MutationObserver(look).observe(document.body, {subtree: true, childList: true, characterData: true});
 }"""
-
-
-def start_server(data: str, artifacts: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "CIFAR10_DATA": data, "CIFAR_CNN_ARTIFACTS": str(artifacts)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                return server, url
-        except OSError:
-            time.sleep(0.5)
-    server.kill()
-    raise SystemExit("streamlit did not start")
 
 
 def epoch_rows(artifacts: Path) -> pd.DataFrame:
@@ -115,7 +91,7 @@ def main() -> None:
     train_images = int(args.subset * 0.9)  # the holdout takes 10%
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
         artifacts = Path(folder) / "artifacts"
-        server, url = start_server(args.data, artifacts)
+        server, url = start_app({"CIFAR10_DATA": args.data, "CIFAR_CNN_ARTIFACTS": str(artifacts)}, Path(folder) / "server.log")
         chromium = idle_priority_chromium(Path(folder)) if args.browsers == "idle" else CHROMIUM
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -148,8 +124,7 @@ def main() -> None:
             trainer.get_by_role("button", name="Stop").click()
         finally:
             browser.close()
-            server.terminate()
-            server.wait(timeout=60)
+            stop_app(server)
 
     alone_rate, watched_rate = images_per_s(alone, train_images), images_per_s(watched, train_images)
     result = {
