@@ -86,3 +86,12 @@ def wait_until_idle(page) -> None:
     """Until the page's script run is over: a widget changed during a run may be redrawn with the run's older value, and
     the previous run's elements (a disabled twin of a widget, say) stay on the page until the run ends."""
     page.wait_for_function("() => document.querySelector('[data-testid=stApp]')?.dataset.testScriptState === 'notRunning'")
+
+
+def click_centre(page, locator) -> None:
+    """Click the middle of a Plotly point with the mouse (Plotly ignores synthetic element clicks). The point is
+    scrolled into view first: the app scrolls to what a click opens, which can leave the next point off-screen, and a
+    click outside the viewport lands nowhere."""
+    locator.scroll_into_view_if_needed()
+    box = locator.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)

@@ -5,7 +5,7 @@ import re
 import pytest
 from PIL import Image
 
-from browser import browser_page, needs_chromium, streamlit_server, wait_until_idle
+from browser import browser_page, click_centre, needs_chromium, streamlit_server, wait_until_idle
 from cifar_cnn.data import load_dataset
 from cifar_cnn.training import TrainConfig, train
 from synthetic_data import pattern_image, write_image_folder
@@ -71,9 +71,7 @@ def test_clicking_a_confusion_cell_opens_its_images_and_predict_takes_an_upload(
         matrix.wait_for()
         cells = matrix.locator(".scatterlayer .point")
         assert cells.count() == 9
-        cells.nth(1).scroll_into_view_if_needed()
-        box = cells.nth(1).bounding_box()  # row 0, column 1: true cat, predicted dog
-        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        click_centre(page, cells.nth(1))  # row 0, column 1: true cat, predicted dog
         page.get_by_text(re.compile(r"True cat, predicted dog: [\d,]+ images")).wait_for()
         # The chosen cell is framed on the matrix, and its images' heading scrolls into view (off-screen before).
         assert matrix.locator(".shapelayer path").count() == 1
@@ -84,8 +82,7 @@ def test_clicking_a_confusion_cell_opens_its_images_and_predict_takes_an_upload(
         # right, so open the diagonal cells in turn until one shows images, each with its Inspect button.
         correct_counts = {}
         for class_name, cell in (("cat", 0), ("dog", 4), ("frog", 8)):
-            box = cells.nth(cell).bounding_box()
-            page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            click_centre(page, cells.nth(cell))  # the matrix may be above the viewport after the previous click
             heading = page.get_by_text(re.compile(rf"{class_name}, predicted correctly: [\d,]+ images"))
             heading.wait_for()
             correct_counts[class_name] = int(re.search(r"([\d,]+) images", heading.inner_text()).group(1).replace(",", ""))

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from browser import browser_page, needs_chromium, streamlit_server
+from browser import browser_page, click_centre, needs_chromium, streamlit_server
 from cifar_cnn import runs
 from cifar_cnn.data import load_dataset
 from cifar_cnn.inside import channels, layers
@@ -59,10 +59,7 @@ def wait_for_channel(page, channel: int, tops, labels) -> None:
 
 def click_map(page, position: int) -> None:
     grid = page.locator(".js-plotly-plot").filter(has=page.locator("image"))
-    marker = grid.locator(".scatterlayer .point").nth(position)
-    marker.scroll_into_view_if_needed()
-    box = marker.bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    click_centre(page, grid.locator(".scatterlayer .point").nth(position))
 
 
 # True once the grid's one red frame surrounds the centre of the map at `position` (its invisible click marker).
