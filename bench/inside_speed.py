@@ -12,7 +12,9 @@ scratch folder, so the figures the page stores there are measured from scratch a
   in one pass (stored in the run folder), the peaks and the receptive-field crops; top9_first_cpu_s: the CPU time
   of this process for the same (what a shared machine disturbs least; on 2 free cores the wall time is about half);
   top9_second_s: the same with them stored; top9_other_layer_s: the first look at another layer (the first layer
-  with maps), after the first look;
+  with maps), after the first look; top9_after_training_s: the first look at a channel of the run as its training
+  left it: training stores every layer's top images at its end (spending top9_first_s there), so this is what a
+  visitor waits for (None for a run trained before training stored them);
 - visualisation_s: one feature visualisation (100 steps), the first for the model (copying it and tracing included);
 - pca_s: PCA of the whole test set's last hidden layer (the forward pass included); tsne_s: t-SNE of 2,000.
 
@@ -173,7 +175,7 @@ def page_speed(args, dataset) -> dict:
     layer = args.layer or layers.spatial_layers(walk)[-1].name
     key = store.test_set_key(run_dir / runs.MODEL_FILE, dataset.x_test, dataset.y_test)
 
-    def top9(layer=layer):
+    def top9(layer=layer, run_dir=run_dir, key=key):
         tops, _ = channels.stored_top_images(run_dir, key, model, dataset.x_test)
         best = tops[layer].indices[0]
         peaks = channels.peak_positions(model, layer, dataset.x_test[best], 0)
@@ -185,6 +187,12 @@ def page_speed(args, dataset) -> dict:
     top9_first_cpu_s = time.process_time() - cpu_before
     top9_second_s = median_seconds(top9)
     top9_other_layer_s, _ = once(lambda: top9(layers.spatial_layers(walk)[0].name))
+    as_trained = workspace / "as-trained" / source.name
+    shutil.copytree(source, as_trained)
+    trained_key = store.test_set_key(as_trained / runs.MODEL_FILE, dataset.x_test, dataset.y_test)
+    top9_after_training_s = None
+    if store.path(as_trained, "top_images", "", trained_key, ".npz").is_file():
+        top9_after_training_s, _ = once(lambda: top9(run_dir=as_trained, key=trained_key))
     visualisation_s, _ = once(lambda: FeatureVisualiser(model)(layer, 0))
     pca_s, _ = once(lambda: embeddings.stored_pca(run_dir, key, model, dataset.x_test))
     tsne_s, _ = once(lambda: embeddings.stored_tsne(run_dir, key, model, dataset.x_test))
@@ -208,6 +216,7 @@ def page_speed(args, dataset) -> dict:
         "walk_s": round(walk_s, 4), "layer_view_s": round(layer_view_s, 4), "page_s": round(page_s, 3),
         "top9_first_s": round(top9_first_s, 3), "top9_first_cpu_s": round(top9_first_cpu_s, 3),
         "top9_second_s": round(top9_second_s, 4), "top9_other_layer_s": round(top9_other_layer_s, 4),
+        "top9_after_training_s": None if top9_after_training_s is None else round(top9_after_training_s, 4),
         "visualisation_s": round(visualisation_s, 3), "pca_s": round(pca_s, 3), "tsne_s": round(tsne_s, 2),
     }
     for name, value in figures.items():

@@ -252,14 +252,16 @@ def write_epoch_records(run_dir: Path, records: EpochRecords) -> None:
     atomic_write(run_dir / EPOCHS_FILE, save)
 
 
-def save_model(run_dir: Path, model) -> None:
+def save_model(run_dir: Path, model):
     """Save the architecture and every weight, but not the optimizer: runs are for inference, and
-    without the optimizer any Keras loads them, whatever custom optimizer trained them."""
+    without the optimizer any Keras loads them, whatever custom optimizer trained them. Returns the model as saved
+    (uncompiled, outside any distribution strategy)."""
     import keras
 
     inference_copy = keras.Model.from_config(model.get_config())  # uncompiled, unlike keras.models.clone_model
     inference_copy.set_weights(model.get_weights())
     atomic_write(run_dir / MODEL_FILE, lambda p: inference_copy.save(p))
+    return inference_copy
 
 
 # ---------------------------------------------------------------- reading

@@ -2,6 +2,7 @@
 images, stored embeddings, and the page for every registered architecture."""
 
 import io
+import os
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -208,6 +209,18 @@ def test_top_images_are_stored_in_the_run_folder_and_read_back(tmp_path, monkeyp
     next((tmp_path / store.FOLDER).glob("top_images-*.npz")).write_bytes(b"damaged")
     again, read = channels.stored_top_images(tmp_path, other, model, images)
     assert not read and np.array_equal(again["colour"].indices, first["colour"].indices)
+
+
+def test_the_stored_figures_key_follows_the_model_files_contents_not_its_time(tmp_path):
+    images, labels = planted_test_set()
+    model_file = tmp_path / runs.MODEL_FILE
+    model_file.write_bytes(b"weights A")
+    first = store.test_set_key(model_file, images, labels)
+    os.utime(model_file, ns=(1, 1))
+    assert store.test_set_key(model_file, images, labels) == first
+    model_file.write_bytes(b"weights B")  # the same size
+    os.utime(model_file, ns=(2, 2))
+    assert store.test_set_key(model_file, images, labels) != first
 
 
 def test_the_channel_grid_has_a_click_target_on_every_map_and_frames_the_chosen_one():

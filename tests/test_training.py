@@ -1,5 +1,7 @@
 import json
 import math
+import os
+import shutil
 import zipfile
 
 import keras
@@ -9,6 +11,7 @@ import pytest
 
 from cifar_cnn import runs
 from cifar_cnn.inference import predict
+from cifar_cnn.inside import channels, layers, store
 from cifar_cnn.training.live import LiveHistory
 from cifar_cnn.training import ConfigError, TrainConfig, train
 from synthetic_arrays import make_dataset
@@ -189,6 +192,29 @@ def test_arch_options_reach_the_model_and_the_saved_config(dataset, tmp_path):
     model = runs.load_model(runs.load_run(result.run_dir))
     assert [model.get_layer(name).filters for name in ("conv1", "conv2")] == [4, 6]
     assert TrainConfig.from_dict(runs.load_run(result.run_dir).config) == config
+
+
+def test_a_run_holds_its_top_images_which_the_inside_page_reads_instead_of_computing(dataset, tmp_path, monkeypatch):
+    result = train(TrainConfig(arch="tiny_cnn", epochs=1, batch_size=32), dataset, runs_dir=tmp_path / "runs")
+    model = runs.load_model(runs.load_run(result.run_dir))
+    names = layers.spatial_layer_names(model)
+    expected = channels.layers_top_images(model, names, dataset.x_test)
+    # A queued run's files are written again by the app: the same model file with another time.
+    written_again = tmp_path / "app" / result.run_dir.name
+    shutil.copytree(result.run_dir, written_again)
+    later = (result.run_dir / runs.MODEL_FILE).stat().st_mtime_ns + 10**9
+    os.utime(written_again / runs.MODEL_FILE, ns=(later, later))
+
+    def computing(*args, **kwargs):
+        raise AssertionError("the page computed the top images again")
+
+    monkeypatch.setattr(channels, "layers_top_images", computing)
+    key = store.test_set_key(written_again / runs.MODEL_FILE, dataset.x_test, dataset.y_test)
+    stored, read = channels.stored_top_images(written_again, key, model, dataset.x_test)
+    assert read and list(stored) == names and len(names) >= 2
+    for name in names:
+        np.testing.assert_array_equal(stored[name].indices, expected[name].indices)
+        np.testing.assert_allclose(stored[name].values, expected[name].values, rtol=1e-5, atol=1e-6)
 
 
 def test_bfloat16_training_saves_a_model_plain_keras_loads(dataset, tmp_path):

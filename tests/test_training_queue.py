@@ -22,6 +22,7 @@ import ray
 from cifar_cnn import runs
 from cifar_cnn.classroom import QueueError, TrainingQueue, start_ray, stop_ray
 from cifar_cnn.classroom.cluster import default_concurrency
+from cifar_cnn.inside import channels, store
 from cifar_cnn.training import MAX_EPOCHS, ConfigError, TrainConfig, train
 from synthetic_arrays import make_dataset
 
@@ -175,7 +176,7 @@ def test_the_run_folder_is_the_one_training_in_process_writes(make_queue, datase
 
     assert files(queued.run_dir) == files(in_process)
     assert files(in_process) == sorted([runs.CONFIG_FILE, runs.STATUS_FILE, runs.HISTORY_FILE, runs.MODEL_FILE,
-                                        runs.METRICS_FILE, runs.PREDICTIONS_FILE, runs.EPOCHS_FILE])
+                                        runs.METRICS_FILE, runs.PREDICTIONS_FILE, runs.EPOCHS_FILE, store.FOLDER])
 
     def read_json(folder, name):
         return json.loads((folder / name).read_text())
@@ -196,6 +197,10 @@ def test_the_run_folder_is_the_one_training_in_process_writes(make_queue, datase
     queued_records, own_records = runs.load_epoch_records(loaded), runs.load_epoch_records(runs.load_run(in_process))
     assert queued_records.confusion.shape == own_records.confusion.shape == (1, dataset.num_classes, dataset.num_classes)
     assert np.array_equal(queued_records.watch_indices, own_records.watch_indices)
+    # The top images the worker stored are found under the key the app computes from its own copy of the model file.
+    key = store.test_set_key(queued.run_dir / runs.MODEL_FILE, dataset.x_test, dataset.y_test)
+    _, read = channels.stored_top_images(queued.run_dir, key, runs.load_model(loaded), dataset.x_test)
+    assert read
 
 
 def test_settings_that_cannot_train_are_refused_before_they_enter_the_queue(make_queue, dataset):

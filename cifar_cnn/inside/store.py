@@ -1,6 +1,6 @@
 """The run folder's `inside/` files: what the Inside page computed once over the test set, kept for next time.
 
-Each file's name holds a key made from the model file and the test set (`test_set_key`), so a retrained
+Each file's name holds a key made from the model file's contents and the test set (`test_set_key`), so a retrained
 model or another test set never reads stale figures: it computes and stores anew, and the file with the old key is
 removed. Files are written atomically (`runs.atomic_write`); one that cannot be read counts as not stored, and one
 that cannot be written (a read-only run folder) is skipped: the page then computes again next time.
@@ -8,6 +8,7 @@ that cannot be written (a read-only run folder) is skipped: the page then comput
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -20,13 +21,24 @@ FOLDER = "inside"
 
 
 def test_set_key(model_file: Path, images: np.ndarray, labels: np.ndarray) -> str:
-    """A short key naming this model file (its size and modification time) and these test images and labels."""
+    """A short key naming this model file (its contents) and these test images and labels.
+
+    The contents rather than the file's time: a queued training stores its figures in the worker's run folder, and the
+    app writes the file again into its own; the same model must find them there."""
     digest = hashlib.blake2b(digest_size=8)
     stat = Path(model_file).stat()
-    digest.update(f"{stat.st_size}:{stat.st_mtime_ns}:{images.shape}:{labels.shape}".encode())
+    digest.update(_contents_digest(str(model_file), stat.st_size, stat.st_mtime_ns))
+    digest.update(f"{images.shape}:{labels.shape}".encode())
     digest.update(np.ascontiguousarray(images).data)
     digest.update(np.ascontiguousarray(labels, dtype=np.int64).data)
     return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _contents_digest(file: str, size: int, modified_ns: int) -> bytes:
+    """The digest of a file's bytes, read once per size and modification time (the Inside page asks on every rerun)."""
+    with open(file, "rb") as handle:
+        return hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=16)).digest()
 
 
 def _stem(kind: str, name: str) -> str:

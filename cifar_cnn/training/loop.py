@@ -24,6 +24,7 @@ import numpy as np
 
 from cifar_cnn import devices, inference, pipeline, runs
 from cifar_cnn.data import Dataset
+from cifar_cnn.inside import channels, store
 from cifar_cnn.models import build_model, initialize_whitening
 from cifar_cnn.paths import describe_os_error
 from cifar_cnn.training.batchnorm import RecalibrateBatchNorm, recalibrate_batchnorm
@@ -252,8 +253,9 @@ def _train_into(training: _Training) -> TrainResult:
         runs.update_status(run_dir, "failed", live_metrics.diverged)
         return TrainResult(run_dir, "failed", live_metrics.diverged)
     recalibrate_batchnorm(model, calibration_images)
-    runs.save_model(run_dir, model)
+    saved_model = runs.save_model(run_dir, model)
     metrics = _score_and_save(training, model)
+    _store_top_images(training, saved_model)
     return _finish(training, metrics)
 
 
@@ -328,6 +330,16 @@ def _score_and_save(training: _Training, model) -> dict[str, float]:
     runs.write_metrics(training.run_dir, metrics)
     runs.write_predictions(training.run_dir, test_probabilities, dataset.y_test)
     return metrics
+
+
+def _store_top_images(training: _Training, saved_model: keras.Model) -> None:
+    """Every channel's top test images, stored in the run folder for the Inside page, which reads them at a channel's
+    first look instead of making its visitor wait for a pass over the test set (about 5 s for fast_cnn on 2 CPU
+    cores). Computed from the model as saved, so they are what the page would compute."""
+    dataset = training.dataset
+    key = store.test_set_key(training.run_dir / runs.MODEL_FILE, dataset.x_test, dataset.y_test)
+    with contextlib.suppress(ValueError):  # a model whose layers the page cannot show computes nothing there either
+        channels.stored_top_images(training.run_dir, key, saved_model, dataset.x_test)
 
 
 def _finish(training: _Training, metrics: dict[str, float]) -> TrainResult:
