@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 
 from measure import median_seconds  # bench/measure.py: bench/ is on a bench script's import path

@@ -83,6 +83,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def processes_cpu_seconds(name_part: str) -> float:
+    """CPU time (user and system) used so far by every live process whose name holds `name_part` (a browser's many
+    processes: "chrom")."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # it ended meanwhile
+            continue
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        if name_part in name:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def idle_priority_chromium(folder: Path, chromium: str = "/usr/bin/chromium") -> str:
     """A launcher for `chromium` whose every process (each tab's renderer too, by inheritance) runs under Linux's
     SCHED_IDLE policy.

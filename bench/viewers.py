@@ -8,7 +8,8 @@ epochs are short), measures its images/s over `--epochs` epochs alone, then open
 tabs on the Train page (each its own browser session, in Debian's Chromium) and measures again.
 Each tab records when its progress line changes; the report gives the longest gap between two
 updates in any tab. The last line is a JSON object; `ratio` is images/s with the viewers over
-images/s without, and `server_ms_per_tab_s` the server's CPU time per tab per second meanwhile.
+images/s without, and `server_ms_per_tab_s` the server's CPU time per tab per second meanwhile (`browser_ms_per_tab_s`:
+the browsers', over the viewers and the trainer's tab, which shows the Runs page).
 
 The browsers run on the machine that serves the app, as in a demonstration where the teacher's
 laptop also renders every tab: the ratio counts their rendering too (on 2 cores, more than the
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from measure import cpu_flags, cpu_seconds, idle_priority_chromium, start_app, stop_app  # bench/ is on a bench script's import path
+from measure import cpu_flags, cpu_seconds, idle_priority_chromium, processes_cpu_seconds, start_app, stop_app  # bench/ is on a bench script's import path
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
@@ -113,9 +114,11 @@ def main() -> None:
                 page.evaluate(WATCH_PROGRESS)
             first = len(epoch_rows(artifacts)) + 1  # the epoch in progress had part of its time without every viewer
             wait_for_epochs(artifacts, first)
-            server_started, clock_started = cpu_seconds(server.pid), time.monotonic()
+            server_started, browsers_started, clock_started = cpu_seconds(server.pid), processes_cpu_seconds("chrom"), time.monotonic()
             watched = wait_for_epochs(artifacts, first + args.epochs).iloc[first:first + args.epochs]
-            server_share = (cpu_seconds(server.pid) - server_started) / (time.monotonic() - clock_started)
+            elapsed = time.monotonic() - clock_started
+            server_share = (cpu_seconds(server.pid) - server_started) / elapsed
+            browsers_share = (processes_cpu_seconds("chrom") - browsers_started) / elapsed
             gaps = []
             for page in viewers:
                 updates = page.evaluate("() => window.__updates")
@@ -133,10 +136,12 @@ def main() -> None:
         "ratio": round(watched_rate / alone_rate, 3),
         "longest_gap_between_updates_s": round(max(gaps), 2), "median_tab_longest_gap_s": round(statistics.median(gaps), 2),
         "server_cpu_share": round(server_share, 3), "server_ms_per_tab_s": round(1000 * server_share / args.tabs, 1),
+        "browsers_cpu_share": round(browsers_share, 3), "browser_ms_per_tab_s": round(1000 * browsers_share / (args.tabs + 1), 1),
     }
     print(f"{args.tabs} viewers: {watched_rate:,.0f} images/s against {alone_rate:,.0f} alone (ratio {result['ratio']}); "
           f"longest gap between two updates in any tab {result['longest_gap_between_updates_s']} s; the server used "
-          f"{server_share:.2f} CPUs, {result['server_ms_per_tab_s']} ms per tab per second ({args.browsers}-priority browsers; {cpu_flags()})")
+          f"{server_share:.2f} CPUs, {result['server_ms_per_tab_s']} ms per tab per second; the browsers {browsers_share:.2f} CPUs, "
+          f"{result['browser_ms_per_tab_s']} ms per tab per second ({args.browsers}-priority browsers; {cpu_flags()})")
     print(json.dumps(result))
 
 

@@ -146,36 +146,40 @@ LIVE_DECIMALS = 4  # a loss or an accuracy to 4 decimals is more than a chart sh
 def live_curve_figure(batches: list[dict] | tuple, epochs: list[dict] | tuple, steps_per_epoch: int, metric: str = "loss") -> go.Figure:
     """One metric while training runs: every batch (faint), smoothed, per epoch, and validation.
 
-    The x axis counts epochs, so batch 30 of 60 in epoch 2 sits at 1.5.
+    The x axis counts epochs, so batch 30 of 60 in epoch 2 sits at 1.5. Every viewer's tab receives this figure at each
+    redraw, so it is made lean: in one constructor call (a third of the time of adding traces and layout one by one)
+    and without Plotly's template, which Streamlit's theme replaces in the browser anyway (the chart looks the same)
+    and which was half of the figure's JSON.
     """
-    figure = go.Figure()
+    traces = []
     if batches:
-        x = np.round([(row["epoch"] - 1) + row["batch"] / max(steps_per_epoch, 1) for row in batches], LIVE_DECIMALS)
+        # float32: Plotly sends arrays as base64 of their bytes, half as long as float64's, and a chart shows no more.
+        x = np.round([(row["epoch"] - 1) + row["batch"] / max(steps_per_epoch, 1) for row in batches], LIVE_DECIMALS).astype(np.float32)
         values = np.array([row[metric] for row in batches], dtype=float)
-        smoothed = np.round(smooth(values), LIVE_DECIMALS)
-        values = np.round(values, LIVE_DECIMALS)
+        smoothed = np.round(smooth(values), LIVE_DECIMALS).astype(np.float32)
+        values = np.round(values, LIVE_DECIMALS).astype(np.float32)
         keep = slice(None, None, -(-len(x) // MAX_POINTS_PER_CURVE))
-        figure.add_trace(go.Scatter(x=x[keep], y=values[keep], mode="lines", name=f"{TRAINING_CURVE}, each",
-                                    line=dict(width=1, color="rgba(31,119,180,0.25)")))
-        figure.add_trace(go.Scatter(x=x[keep], y=smoothed[keep], mode="lines", name=f"{TRAINING_CURVE}, smoothed", line=dict(color="rgb(31,119,180)")))
+        traces += [dict(type="scatter", x=x[keep], y=values[keep], mode="lines", name=f"{TRAINING_CURVE}, each",
+                        line=dict(width=1, color="rgba(31,119,180,0.25)")),
+                   dict(type="scatter", x=x[keep], y=smoothed[keep], mode="lines", name=f"{TRAINING_CURVE}, smoothed",
+                        line=dict(color="rgb(31,119,180)"))]
     if epochs:
         x = [row["epoch"] for row in epochs]
-        figure.add_trace(go.Scatter(x=x, y=[row[metric] for row in epochs], mode="markers", name="training batches, mean of the epoch",
-                                    marker=dict(size=9, color="rgb(31,119,180)", symbol="diamond")))
-        figure.add_trace(go.Scatter(x=x, y=[row[f"val_{metric}"] for row in epochs], mode="lines+markers", name=VALIDATION_CURVE,
-                                    marker=dict(size=9), line=dict(color="rgb(255,127,14)")))
-    figure.update_layout(
-        title="Loss" if metric == "loss" else "Accuracy",
-        xaxis_title="epoch",
-        yaxis_title="cross-entropy loss" if metric == "loss" else "accuracy",
+        traces += [dict(type="scatter", x=x, y=[row[metric] for row in epochs], mode="markers", name="training batches, mean of the epoch",
+                        marker=dict(size=9, color="rgb(31,119,180)", symbol="diamond")),
+                   dict(type="scatter", x=x, y=[row[f"val_{metric}"] for row in epochs], mode="lines+markers", name=VALIDATION_CURVE,
+                        marker=dict(size=9), line=dict(color="rgb(255,127,14)"))]
+    return go.Figure(data=traces, layout=dict(
+        title=dict(text="Loss" if metric == "loss" else "Accuracy"),
+        xaxis=dict(title=dict(text="epoch")),
+        yaxis=dict(title=dict(text="cross-entropy loss" if metric == "loss" else "accuracy"),
+                   tickformat=".0%" if metric == "accuracy" else None),
         margin=dict(t=40, b=40),
         height=380,
         legend=dict(orientation="h", y=-0.3),
         uirevision=metric,  # keep the user's zoom while the chart refreshes
-    )
-    if metric == "accuracy":
-        figure.update_yaxes(tickformat=".0%")
-    return figure
+        template="none",
+    ))
 
 
 # Distinct colours for the runs of a comparison (Streamlit's own chart theme starts with two blues), then dashes past ten.

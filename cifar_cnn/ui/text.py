@@ -9,7 +9,6 @@ through `plain` before it reaches the page. Plotly renders a subset of HTML in i
 
 from __future__ import annotations
 
-import html
 import re
 
 # Every ASCII punctuation character: CommonMark lets a backslash escape any of them, and escaping all of them
