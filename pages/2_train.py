@@ -188,11 +188,7 @@ def running_job(queue, job, visitor, dataset) -> None:
     if not snapshot.batches:
         st.progress(0.0, text="Starting: a worker process loads TensorFlow and the data...")
     else:
-        epoch = max(snapshot.epoch, 1)
-        st.progress(snapshot.fraction_done, text=(
-            f"Epoch {epoch}{'' if job.config.minutes else f'/{snapshot.total_epochs or job.config.epochs}'}"
-            f" · batch {snapshot.batch}/{snapshot.steps_per_epoch or '?'}"
-            f" · {snapshot.images_per_s:,.0f} images/s · {format.duration(snapshot.seconds_left)} left"))
+        st.progress(snapshot.fraction_done, text=format.progress_line(snapshot, job.config))
     if snapshot.stop_requested or job.stop_requested:
         st.info("Stopping after the current batch, then saving the model and its accuracy...")
     elif visitor.may_control(job.owner) and st.button("Stop", icon=":material/stop:", key=f"stop_{job.job_id}"):

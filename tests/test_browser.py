@@ -35,14 +35,15 @@ def test_train_shows_live_curves_survives_a_reload_and_completes(app_url):
         epochs.press("Enter")
         page.get_by_role("button", name=re.compile(r"Train$")).click()
 
-        page.get_by_text(re.compile(r"Epoch \d/2 · batch")).wait_for()
+        # A batch, or validating between epochs. The worker process imports TensorFlow first: a busy machine takes a minute.
+        page.get_by_text(re.compile(r"Epoch \d/2 · ")).wait_for(timeout=180_000)
         page.locator(".js-plotly-plot").first.wait_for()
         # On a 1280x720 projector the running job's curves are in the first screen, under the visitor's trainings.
         assert page.locator(".js-plotly-plot").first.bounding_box()["y"] < 720 - 200
         page.get_by_role("heading", name="Your trainings", exact=True).wait_for()
 
         page.reload()
-        progress = page.get_by_text(re.compile(r"Epoch \d/2 · batch \d+/"))
+        progress = page.get_by_text(re.compile(r"Epoch \d/2 · "))
         before = progress.inner_text()
         page.locator(".js-plotly-plot").nth(1).wait_for()  # both curves are back after the reload
         page.wait_for_function(  # and they keep moving: the progress text changes as batches go by
@@ -51,7 +52,7 @@ def test_train_shows_live_curves_survives_a_reload_and_completes(app_url):
 
         second_tab = page.context.browser.new_page()  # another browser session sees the same job
         second_tab.goto(f"{app_url}/train")
-        second_tab.get_by_text(re.compile(r"Epoch \d/2 · batch")).or_(second_tab.get_by_text("Training finished")).first.wait_for()
+        second_tab.get_by_text(re.compile(r"Epoch \d/2 · ")).or_(second_tab.get_by_text("Training finished")).first.wait_for()
         # The second tab shows the job's own settings, not its own widgets' defaults (the quick demo's fast preset).
         second_tab.get_by_text(re.compile(r"^seed_cnn · 2 epochs · all training images")).first.wait_for()
 

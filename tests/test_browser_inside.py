@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from browser import browser_page, click_centre, needs_chromium, streamlit_server
+from browser import browser_page, click_centre, needs_chromium, streamlit_server, wait_until_idle
 from cifar_cnn import runs
 from cifar_cnn.data import load_dataset
 from cifar_cnn.inside import channels, layers
@@ -53,6 +53,7 @@ def wait_for_channel(page, channel: int, tops, labels) -> None:
     top_captions = page.locator("[data-testid=stImageCaption]").filter(has_text=re.compile(r"^#\d+ (cat|dog|frog) \("))
     expect(top_captions).to_have_text([re.compile(rf"^#{index} {CLASSES[labels[index]]} \(") for index in tops.indices[channel]],
                                       timeout=60_000)
+    wait_until_idle(page)  # the previous channel's visualisation stays on the page until the script run ends
     page.get_by_text("Feature visualisation: a grey image").wait_for()
     expect(page.get_by_role("combobox", name="Channel")).to_have_value(re.compile(rf"^#{channel}( |$)"))
 

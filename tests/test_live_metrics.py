@@ -7,7 +7,7 @@ import keras
 import pytest
 
 from cifar_cnn.classroom import relay
-from cifar_cnn.training.live import LiveHistory, LiveMetrics, WatchGuesses
+from cifar_cnn.training.live import FINISHING, TRAINING, VALIDATING, LiveHistory, LiveMetrics, WatchGuesses
 
 
 class FakeClock:
@@ -121,3 +121,28 @@ def test_a_failed_send_does_not_lose_the_watch_sets_guesses(fake_relay):
     worker.add_batch({"step": 1, "epoch": 2, "batch": 1, "loss": 1.0, "accuracy": 0.5}, images_per_s=100.0)
     worker.close()  # ...the next one carries the guesses all the same
     assert len(fake_relay.updates) == 2 and mirror_of(fake_relay.updates).snapshot().watch == GUESSES
+
+
+def test_the_phase_says_validating_after_an_epochs_last_batch_until_the_next_epoch():
+    live, clock = LiveHistory(), FakeClock()
+    callback = LiveMetrics(live, 2, 40, 10, clock=clock)
+    run_epoch(callback, clock, [4.0, 3.0, 2.0], seconds_per_batch=0.01)  # 3 of the epoch's 4 batches
+    assert live.snapshot().phase == TRAINING
+    callback.on_train_batch_end(3, {"loss": 2.0, "accuracy": 0.5})
+    assert live.snapshot().phase == VALIDATING  # fit validates now: no batch for a while
+    callback.on_epoch_end(0, {"loss": 2.0, "accuracy": 0.5, "val_loss": 2.1, "val_accuracy": 0.4})
+    assert live.snapshot().phase == VALIDATING
+    callback.on_epoch_begin(1)
+    assert live.snapshot().phase == TRAINING
+
+
+def test_the_phase_reaches_the_apps_mirror_through_the_relay(fake_relay):
+    worker = relay.RelayedLiveHistory(fake_relay, "job-1", worker={"pid": 1, "host": "worker"})
+    worker.start(total_epochs=1, steps_per_epoch=5, batch_size=10)
+    worker.begin_epoch(1)
+    worker.set_phase(VALIDATING)
+    worker.close()
+    assert mirror_of(fake_relay.updates).snapshot().phase == VALIDATING
+    worker.set_phase(FINISHING)
+    worker.close()
+    assert mirror_of(fake_relay.updates).snapshot().phase == FINISHING

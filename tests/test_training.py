@@ -12,7 +12,7 @@ import pytest
 from cifar_cnn import runs
 from cifar_cnn.inference import predict
 from cifar_cnn.inside import channels, layers, store
-from cifar_cnn.training.live import LiveHistory
+from cifar_cnn.training.live import FINISHING, LiveHistory
 from cifar_cnn.training import ConfigError, TrainConfig, train
 from synthetic_arrays import make_dataset
 
@@ -97,6 +97,7 @@ def test_live_history_records_batches_and_epochs(dataset, tmp_path):
     assert [row["step"] for row in snapshot.batches] == [1, 2, 3, 4, 5, 6]
     assert [row["epoch"] for row in snapshot.epochs] == [1, 2]
     assert snapshot.fraction_done == 1.0 and snapshot.steps_per_epoch == 3 and snapshot.images_per_s > 0
+    assert snapshot.phase == FINISHING  # after fit: scoring and saving, which the progress line says
     # Batches hold their own values (Keras logs running means): sizes 128, 128, 44 average to the epoch's.
     first_epoch = [row for row in snapshot.batches if row["epoch"] == 1]
     for metric in ("loss", "accuracy"):

@@ -21,7 +21,7 @@ from dataclasses import replace
 
 import ray
 
-from cifar_cnn.training.live import LiveHistory, LiveSnapshot, WatchGuesses
+from cifar_cnn.training.live import TRAINING, LiveHistory, LiveSnapshot, WatchGuesses
 
 # How often a worker sends its new rows (and learns of a stop request): a few times a second.
 SEND_INTERVAL_S = 0.25
@@ -127,7 +127,7 @@ class RelayedLiveHistory(LiveHistory):
         # then loses nothing, and the app always holds the latest.
         return {"epoch": self._epoch, "batch": self._batch, "total_epochs": self.total_epochs, "steps_per_epoch": self.steps_per_epoch,
                 "batch_size": self.batch_size, "images_per_s": self._images_per_s, "budget_fraction": self._budget_fraction,
-                "elapsed_s": elapsed, "started": self._started_at is not None,
+                "elapsed_s": elapsed, "started": self._started_at is not None, "phase": self._phase,
                 "watch": self._watch.to_dict() if self._watch else None}
 
     def _send(self, extra: dict | None = None) -> None:
@@ -163,6 +163,7 @@ class LiveMirror(LiveHistory):
             self._images_per_s, self._budget_fraction = update["images_per_s"], update["budget_fraction"]
             if update.get("watch"):
                 self._watch = WatchGuesses.from_dict(update["watch"])
+            self._phase = update.get("phase", TRAINING)
             # The worker's clock may be another machine's: keep its elapsed time, counted on from here.
             self._started_at = time.monotonic() - update["elapsed_s"]
 

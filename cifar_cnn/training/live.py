@@ -36,6 +36,12 @@ class WatchGuesses:
         return cls(int(values["epoch"]), *(tuple(int(value) for value in values[key]) for key in ("indices", "labels", "predicted")))
 
 
+# What a training is doing, for its progress line: between an epoch's last batch and the next epoch's first there are
+# no new batches for seconds (BatchNorm re-estimation, validation, the per-epoch records), and after the last epoch the
+# final scoring and saving take longer still; a viewer should see why the curves pause.
+TRAINING, VALIDATING, FINISHING = "training", "validating", "finishing"
+
+
 @dataclass(frozen=True)
 class LiveSnapshot:
     """A consistent copy of the live state at one moment."""
@@ -53,6 +59,7 @@ class LiveSnapshot:
     run_dir: Path | None
     budget_fraction: float | None = None  # share of a time budget used (None: training for a number of epochs)
     watch: WatchGuesses | None = None  # the watch set's latest guesses (None before the first epoch ends)
+    phase: str = TRAINING  # TRAINING, VALIDATING (an epoch's end) or FINISHING (scoring and saving after the last)
 
     @property
     def fraction_done(self) -> float:
@@ -83,6 +90,7 @@ class LiveHistory:
     _images_per_s: float = 0.0
     _budget_fraction: float | None = None
     _watch: WatchGuesses | None = None
+    _phase: str = TRAINING
     _started_at: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -111,6 +119,7 @@ class LiveHistory:
                 run_dir=self.run_dir,
                 budget_fraction=self._budget_fraction,
                 watch=self._watch,
+                phase=self._phase,
             )
 
     # The methods below are called by the training thread only.
@@ -122,7 +131,11 @@ class LiveHistory:
 
     def begin_epoch(self, epoch: int) -> None:
         with self._lock:
-            self._epoch, self._batch = epoch, 0
+            self._epoch, self._batch, self._phase = epoch, 0, TRAINING
+
+    def set_phase(self, phase: str) -> None:
+        with self._lock:
+            self._phase = phase
 
     def add_batch(self, row: dict, images_per_s: float, budget_fraction: float | None = None) -> None:
         with self._lock:
@@ -212,6 +225,8 @@ class LiveMetrics(keras.callbacks.Callback):
         step = (self._epoch - 1) * self.steps_per_epoch + batch + 1
         row = {"step": step, "epoch": self._epoch, "batch": batch + 1, **this_window}
         self.live.add_batch(row, images_per_s, self.budget.fraction_used() if self.budget else None)
+        if batch + 1 == self.steps_per_epoch:
+            self.live.set_phase(VALIDATING)  # `fit` validates next, before the next epoch begins
         if not math.isfinite(loss):
             self.diverged = f"The loss became {loss} in epoch {self._epoch}, batch {batch + 1}. Try a lower learning rate."
             self.model.stop_training = True

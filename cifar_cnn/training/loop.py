@@ -31,7 +31,7 @@ from cifar_cnn.training.batchnorm import RecalibrateBatchNorm, recalibrate_batch
 from cifar_cnn.training.budget import SCHEDULE_RESOLUTION, TimeBudget, schedule_over_budget
 from cifar_cnn.training.config import ConfigError, TrainConfig
 from cifar_cnn.training.epoch_records import ConfusionCounts, EpochRecords, watch_indices
-from cifar_cnn.training.live import LiveHistory, LiveMetrics
+from cifar_cnn.training.live import FINISHING, LiveHistory, LiveMetrics
 from cifar_cnn.training.lookahead import Lookahead
 from cifar_cnn.training.optimizers import ShiftBoostSGD
 from cifar_cnn.training.precision import resolve_precision
@@ -248,6 +248,7 @@ def _train_into(training: _Training) -> TrainResult:
     model, records = _compiled_model(training, strategy)
     calibration_images = _calibration_images(training)
     live_metrics = _fit(training, model, strategy, calibration_images, records)
+    live.set_phase(FINISHING)
     runs.write_history(run_dir, live.epoch_rows)
     if live_metrics.diverged:
         runs.update_status(run_dir, "failed", live_metrics.diverged)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from cifar_cnn.training.live import FINISHING, VALIDATING
+
 
 def duration(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
@@ -16,3 +18,17 @@ def duration(seconds: float | None) -> str:
 
 def percent(value: float | None) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.1%}"
+
+
+def progress_line(snapshot, config) -> str:
+    """A running training's progress line: its epoch and batch, or the work between epochs and after the last, when no
+    batch comes for seconds and the curves pause (`snapshot`: a `LiveSnapshot`; `config`: its `TrainConfig`)."""
+    epoch = max(snapshot.epoch, 1)
+    of_epochs = "" if config.minutes else f"/{snapshot.total_epochs or config.epochs}"
+    if snapshot.phase == FINISHING:
+        return f"Epoch {epoch}{of_epochs} done · measuring train and test accuracy and saving the model..."
+    if snapshot.phase == VALIDATING:
+        # No time left here: it would grow while no batch comes, and the line should change only when the work does.
+        return f"Epoch {epoch}{of_epochs} · all {snapshot.steps_per_epoch} batches done · validating and recording the epoch..."
+    return (f"Epoch {epoch}{of_epochs} · batch {snapshot.batch}/{snapshot.steps_per_epoch or '?'}"
+            f" · {snapshot.images_per_s:,.0f} images/s · {duration(snapshot.seconds_left)} left")

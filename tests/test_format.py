@@ -1,0 +1,31 @@
+"""The pages' short texts: durations, percentages, a running training's progress line."""
+
+from cifar_cnn.training import TrainConfig
+from cifar_cnn.training.live import FINISHING, TRAINING, VALIDATING, LiveSnapshot
+from cifar_cnn.ui import format
+
+
+def snapshot(phase: str, batch: int = 7) -> LiveSnapshot:
+    return LiveSnapshot(batches=(), epochs=(), epoch=3, batch=batch, total_epochs=10, steps_per_epoch=20, batch_size=32,
+                        images_per_s=1234.0, elapsed_s=50.0, stop_requested=False, run_dir=None, phase=phase)
+
+
+def test_durations_and_percentages():
+    assert format.duration(75) == "1:15" and format.duration(3725) == "1:02:05" and format.duration(None) == "-"
+    assert format.percent(0.4567) == "45.7%" and format.percent(float("nan")) == "-"
+
+
+def test_the_progress_line_says_the_batch_while_training():
+    line = format.progress_line(snapshot(TRAINING), TrainConfig(epochs=10))
+    assert line == "Epoch 3/10 · batch 7/20 · 1,234 images/s · 2:43 left"  # 47 of 200 batches in 50 s: 163 s more
+
+
+def test_the_progress_line_says_why_no_batch_comes_between_epochs_and_after_the_last():
+    validating = format.progress_line(snapshot(VALIDATING, batch=20), TrainConfig(epochs=10))
+    assert validating == "Epoch 3/10 · all 20 batches done · validating and recording the epoch..."
+    finishing = format.progress_line(snapshot(FINISHING, batch=20), TrainConfig(epochs=10))
+    assert finishing == "Epoch 3/10 done · measuring train and test accuracy and saving the model..."
+
+
+def test_a_time_budget_has_no_number_of_epochs_in_the_line():
+    assert format.progress_line(snapshot(TRAINING), TrainConfig(minutes=5.0)).startswith("Epoch 3 · batch 7/20 ·")
