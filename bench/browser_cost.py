@@ -27,16 +27,14 @@ import math
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import plotly
 
-from measure import cpu_flags, free_port, log_tail, processes_cpu_seconds  # bench/ is on a bench script's import path
+from measure import cpu_flags, processes_cpu_seconds, start_app, stop_app  # bench/ is on a bench script's import path
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
@@ -112,21 +110,9 @@ def serve_pages(folder: Path) -> str:
 
 
 def start_idle_streamlit(folder: Path) -> tuple[subprocess.Popen, str]:
-    script, log, port = folder / "idle_app.py", folder / "streamlit.log", free_port()
+    script = folder / "idle_app.py"
     script.write_text(IDLE_APP)
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-                               "--server.address", "127.0.0.1", "--server.headless", "true",
-                               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                              cwd=folder, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                return server, url
-        except OSError:
-            time.sleep(0.5)
-    server.kill()
-    raise SystemExit(f"streamlit did not start:\n{log_tail(log)}")
+    return start_app({}, folder / "streamlit.log", script=script)
 
 
 def tab_cost(playwright, url: str, tabs: int, seconds: float) -> float:
@@ -159,8 +145,7 @@ def main() -> None:
                      (("streamlit_idle", streamlit_url), ("svg_polling", f"{pages}/svg.html"),
                       ("plotly_polling", f"{pages}/plotly.html"))}
         finally:
-            streamlit.terminate()
-            streamlit.wait(timeout=30)
+            stop_app(streamlit)
     for kind, cost in costs.items():
         print(f"{kind}: {cost} ms of CPU per tab per second ({args.tabs} tabs; {cpu_flags()}, {os.cpu_count()} cores)")
     print(json.dumps({"cpu": cpu_flags(), "cores": os.cpu_count(), "tabs": args.tabs,

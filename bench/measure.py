@@ -28,17 +28,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_app(environment: dict[str, str], log: Path, timeout_s: float = 120) -> tuple[subprocess.Popen, str]:
-    """`streamlit run streamlit_app.py` on a free local port, with `environment` added to this process' (a value of
-    None removes a variable) and its output in `log`; returns the server and its address once it answers."""
+def start_app(environment: dict[str, str], log: Path, timeout_s: float = 120,
+              script: Path = ROOT / "streamlit_app.py") -> tuple[subprocess.Popen, str]:
+    """`streamlit run streamlit_app.py` (or another `script`) on a free local port, with `environment` added to this
+    process' (a value of None removes a variable) and its output in `log`; returns the server and its address once it
+    answers."""
     port = free_port()
     env = {**os.environ, **environment}
     env = {name: value for name, value in env.items() if value is not None}
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        cwd=script.parent, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s

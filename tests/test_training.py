@@ -218,6 +218,18 @@ def test_a_run_holds_its_top_images_which_the_inside_page_reads_instead_of_compu
         np.testing.assert_allclose(stored[name].values, expected[name].values, rtol=1e-5, atol=1e-6)
 
 
+def test_a_failure_storing_the_top_images_leaves_the_run_completed(dataset, tmp_path, monkeypatch):
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("no room for the test set's feature maps")
+
+    monkeypatch.setattr(channels, "stored_top_images", out_of_memory)
+    result = train(TrainConfig(arch="tiny_cnn", epochs=1, batch_size=32), dataset, runs_dir=tmp_path)
+    assert result.state == "completed", result.message
+    run = runs.load_run(result.run_dir)
+    assert run.state == "completed" and run.metrics["test_accuracy"] == result.metrics["test_accuracy"]
+    assert not (result.run_dir / store.FOLDER).exists()  # the Inside page computes them at its first look
+
+
 def test_bfloat16_training_saves_a_model_plain_keras_loads(dataset, tmp_path):
     # Small widths: where bfloat16 is emulated (CPUs without AVX-512 BF16) it is several times slower than float32.
     result = train(TrainConfig(arch="fast_cnn", arch_options={"widths": [8, 16, 16]}, epochs=1, batch_size=64,

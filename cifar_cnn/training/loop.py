@@ -14,6 +14,7 @@ statistics, save the model, score and save the predictions, finish the run.
 from __future__ import annotations
 
 import contextlib
+import logging
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,6 +37,8 @@ from cifar_cnn.training.lookahead import Lookahead
 from cifar_cnn.training.optimizers import ShiftBoostSGD
 from cifar_cnn.training.precision import resolve_precision
 from cifar_cnn.training.schedules import OneCycle
+
+logger = logging.getLogger(__name__)
 
 # Training images that set a whitening layer (see cifar_cnn.models.initialize_whitening); airbench uses 5,000.
 WHITENING_IMAGES = 5000
@@ -338,9 +341,14 @@ def _store_top_images(training: _Training, saved_model: keras.Model) -> None:
     first look instead of making its visitor wait for a pass over the test set (about 5 s for fast_cnn on 2 CPU
     cores). Computed from the model as saved, so they are what the page would compute."""
     dataset = training.dataset
-    key = store.test_set_key(training.run_dir / runs.MODEL_FILE, dataset.x_test, dataset.y_test)
-    with contextlib.suppress(ValueError):  # a model whose layers the page cannot show computes nothing there either
+    try:
+        key = store.test_set_key(training.run_dir / runs.MODEL_FILE, dataset.x_test, dataset.y_test)
         channels.stored_top_images(training.run_dir, key, saved_model, dataset.x_test)
+    except ValueError:
+        pass  # a model whose layers the page cannot show: it computes nothing there either
+    except Exception as error:  # the run is saved and scored: a head start for one page must not fail it
+        logger.warning("Did not store the top images of run %s (the Inside page will compute them): %s",
+                       training.run_dir.name, error)
 
 
 def _finish(training: _Training, metrics: dict[str, float]) -> TrainResult:
