@@ -59,7 +59,7 @@ def main() -> None:
     from cifar_cnn.ui import cached
     from cifar_cnn.ui.gallery import CELL_KEY
 
-    app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=600)
+    app = AppTest.from_file(str(ROOT / "overview.py"), default_timeout=600)
     app.run()
     app.switch_page("pages/4_evaluate.py").run()  # cold: loads data, predictions, caches
     assert not app.exception, app.exception

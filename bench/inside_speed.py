@@ -205,7 +205,7 @@ def page_speed(args, dataset) -> dict:
     os.environ["CIFAR10_DATA"] = str(Path(args.data).resolve())
     from streamlit.testing.v1 import AppTest
 
-    app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=600)
+    app = AppTest.from_file(str(ROOT / "overview.py"), default_timeout=600)
     app.run()
     app.switch_page("pages/6_inside.py").run()  # cold: loads the data and the model, fills the caches
     assert not app.exception, app.exception

@@ -91,8 +91,8 @@ def live_train(config: TrainConfig, dataset, runs_dir: Path) -> tuple[float, int
         nonlocal redraws
         while not done.wait(1.0):
             snapshot = live.snapshot()
-            plots.live_curve_figure(snapshot.batches, snapshot.epochs, snapshot.steps_per_epoch, "loss").to_json()
-            plots.live_curve_figure(snapshot.batches, snapshot.epochs, snapshot.steps_per_epoch, "accuracy").to_json()
+            json.dumps([plots.live_curve_series(snapshot.batches, snapshot.epochs, snapshot.steps_per_epoch, metric)
+                        for metric in ("loss", "accuracy")])
             redraws += 1
 
     poller = threading.Thread(target=poll_like_the_train_page)

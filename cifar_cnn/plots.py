@@ -7,6 +7,7 @@ and validation), and the confusion matrix.
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
 
 import numpy as np
@@ -136,50 +137,38 @@ def smooth(values: list[float] | np.ndarray, weight: float = 0.9) -> np.ndarray:
     return pd.Series(values, dtype=float).ewm(alpha=1 - weight, adjust=True).mean().to_numpy()
 
 
-# About one point per pixel of a live chart's width. Every viewer's tab receives the chart each time its live part
-# redraws, and the server's cost of sending it (copying, serialising and hashing the figure) grows with its points:
-# with 10 viewers, the two charts of 1,500 points a curve were three quarters of the server's time for the live part.
+# About one point per pixel of a live chart's width: every viewer's tab receives the curves at each update.
 MAX_POINTS_PER_CURVE = 400
 LIVE_DECIMALS = 4  # a loss or an accuracy to 4 decimals is more than a chart shows, and its JSON half as long
 
 
-def live_curve_figure(batches: list[dict] | tuple, epochs: list[dict] | tuple, steps_per_epoch: int, metric: str = "loss") -> go.Figure:
-    """One metric while training runs: every batch (faint), smoothed, per epoch, and validation.
+def live_curve_series(batches: list[dict] | tuple, epochs: list[dict] | tuple, steps_per_epoch: int, metric: str = "loss") -> dict:
+    """One metric while training runs, as plain lists for the live panel to draw in the browser: every batch (faint),
+    smoothed, the mean of each epoch's batches, and validation.
 
-    The x axis counts epochs, so batch 30 of 60 in epoch 2 sits at 1.5. Every viewer's tab receives this figure at each
-    redraw, so it is made lean: in one constructor call (a third of the time of adding traces and layout one by one)
-    and without Plotly's template, which Streamlit's theme replaces in the browser anyway (the chart looks the same)
-    and which was half of the figure's JSON.
+    The x axis counts epochs, so batch 30 of 60 in epoch 2 sits at 1.5. Every viewer's tab receives these at each
+    update: at most MAX_POINTS_PER_CURVE points a curve, LIVE_DECIMALS decimals each.
     """
-    traces = []
+    series = {"title": "Loss" if metric == "loss" else "Accuracy",
+              "y_title": "cross-entropy loss" if metric == "loss" else "accuracy", "percent": metric == "accuracy",
+              # Short: a legend under a third of the page. LIVE_CURVES_HELP, under the charts, says what each measures.
+              "names": {"batch": "training, each batch", "smoothed": "training, smoothed", "epoch": "training, epoch mean",
+                        "validation": "validation"},
+              "batch_x": [], "batch_y": [], "smoothed_y": [], "epoch_x": [], "epoch_y": [], "validation_y": []}
     if batches:
-        # float32: Plotly sends arrays as base64 of their bytes, half as long as float64's, and a chart shows no more.
-        x = np.round([(row["epoch"] - 1) + row["batch"] / max(steps_per_epoch, 1) for row in batches], LIVE_DECIMALS).astype(np.float32)
+        x = np.array([(row["epoch"] - 1) + row["batch"] / max(steps_per_epoch, 1) for row in batches])
         values = np.array([row[metric] for row in batches], dtype=float)
-        smoothed = np.round(smooth(values), LIVE_DECIMALS).astype(np.float32)
-        values = np.round(values, LIVE_DECIMALS).astype(np.float32)
         keep = slice(None, None, -(-len(x) // MAX_POINTS_PER_CURVE))
-        traces += [dict(type="scatter", x=x[keep], y=values[keep], mode="lines", name=f"{TRAINING_CURVE}, each",
-                        line=dict(width=1, color="rgba(31,119,180,0.25)")),
-                   dict(type="scatter", x=x[keep], y=smoothed[keep], mode="lines", name=f"{TRAINING_CURVE}, smoothed",
-                        line=dict(color="rgb(31,119,180)"))]
+        series |= {"batch_x": _rounded(x[keep]), "batch_y": _rounded(values[keep]), "smoothed_y": _rounded(smooth(values)[keep])}
     if epochs:
-        x = [row["epoch"] for row in epochs]
-        traces += [dict(type="scatter", x=x, y=[row[metric] for row in epochs], mode="markers", name="training batches, mean of the epoch",
-                        marker=dict(size=9, color="rgb(31,119,180)", symbol="diamond")),
-                   dict(type="scatter", x=x, y=[row[f"val_{metric}"] for row in epochs], mode="lines+markers", name=VALIDATION_CURVE,
-                        marker=dict(size=9), line=dict(color="rgb(255,127,14)"))]
-    return go.Figure(data=traces, layout=dict(
-        title=dict(text="Loss" if metric == "loss" else "Accuracy"),
-        xaxis=dict(title=dict(text="epoch")),
-        yaxis=dict(title=dict(text="cross-entropy loss" if metric == "loss" else "accuracy"),
-                   tickformat=".0%" if metric == "accuracy" else None),
-        margin=dict(t=40, b=40),
-        height=380,
-        legend=dict(orientation="h", y=-0.3),
-        uirevision=metric,  # keep the user's zoom while the chart refreshes
-        template="none",
-    ))
+        series |= {"epoch_x": [int(row["epoch"]) for row in epochs], "epoch_y": _rounded([row[metric] for row in epochs]),
+                   "validation_y": _rounded([row[f"val_{metric}"] for row in epochs])}
+    return series
+
+
+def _rounded(values) -> list[float | None]:
+    """JSON-ready: LIVE_DECIMALS decimals, and None (a gap in the line) for a NaN or infinite loss."""
+    return [round(float(value), LIVE_DECIMALS) if math.isfinite(value) else None for value in np.asarray(values, dtype=float)]
 
 
 # Distinct colours for the runs of a comparison (Streamlit's own chart theme starts with two blues), then dashes past ten.

@@ -11,18 +11,16 @@ from cifar_cnn.models import ARCHITECTURES
 from cifar_cnn.training.presets import CUSTOM, PRESETS, build_config, preset_settings
 from cifar_cnn.training import (LEARNING_RATE_RANGE, MAX_EPOCHS, MAX_MINUTES, MAX_NAME_LENGTH, MAX_SEED, OPTIMIZERS, PRECISIONS,
                                 STRATEGIES, ConfigError, describe_config, settings_table)
-from cifar_cnn.ui import format
-from cifar_cnn.ui.live_figures import METRICS, shared_live_figures
+from cifar_cnn import format
 from cifar_cnn.ui.classroom import queue_holder, submit_trainings, training_queue
+from cifar_cnn.ui.live_panel import rerun_when_the_queue_changes, training_panel
 from cifar_cnn.ui.sidebar import setup_page, select_run
 from cifar_cnn.ui.text import plain
-from cifar_cnn.ui.watch_set import watch_set_panel
 
 # The Quick demo: the fast preset for one minute of training on every training image. On a 2-core CPU that ends at
 # about 70% test accuracy (bench/RESULTS.md), where the seed network's 3 epochs of 2,000 images reached 26%.
 QUICK_DEMO = {"recipe": "fast", "minutes": 1.0}
-LIVE_REFRESH_S = 1.5  # a new point on the curves at least every 2 s; each rerun costs every viewer's tab and the server
-QUEUE_REFRESH_S = 5.0  # the line moves slowly; every viewer's tab redraws it
+QUEUE_REFRESH_S = 30.0  # besides each change of the queue: the estimated start times drift
 RECENT_FINISHED = 3  # the visitor's finished trainings the page keeps showing, newest first
 ARCHITECTURE_HELP = ("seed_cnn: the seed notebook's 4-conv, 3-dense network. fast_cnn: airbench-style, the most accuracy per "
                      "minute (use it with SGD and a high learning rate, or the fast preset). tiny_cnn: fast, small, less accurate.")
@@ -183,23 +181,13 @@ def job_settings(job) -> None:
 
 
 def running_job(queue, job, visitor, dataset) -> None:
-    """A running job's progress, Stop and curves."""
-    snapshot = queue.snapshot(job.job_id)
-    if not snapshot.batches:
-        st.progress(0.0, text="Starting: a worker process loads TensorFlow and the data...")
-    else:
-        st.progress(snapshot.fraction_done, text=format.progress_line(snapshot, job.config))
-    if snapshot.stop_requested or job.stop_requested:
+    """A running job's Stop, then its progress, curves and watch set, which the live panel draws as they come."""
+    if job.stop_requested:
         st.info("Stopping after the current batch, then saving the model and its accuracy...")
     elif visitor.may_control(job.owner) and st.button("Stop", icon=":material/stop:", key=f"stop_{job.job_id}"):
         queue.stop(job.job_id)
         st.info("Stopping after the current batch, then saving the model and its accuracy...")
-    figures = shared_live_figures().for_snapshot(job.job_id, snapshot)
-    *curve_columns, watch_column = st.columns([3, 3, 2])
-    for column, metric in zip(curve_columns, METRICS):
-        column.plotly_chart(figures[metric], key=f"live_{metric}_{job.job_id}")
-    with watch_column:
-        watch_set_panel(snapshot, dataset)
+    training_panel(job, dataset)
     st.caption(plots.LIVE_CURVES_HELP)
 
 
@@ -214,19 +202,19 @@ def waiting_job(queue, job, visitor, starts_in: float | None) -> None:
 
 
 def unfinished_job(queue, job, visitor, dataset) -> None:
-    """One waiting or running training: what it trains with, then its live part, redrawn every LIVE_REFRESH_S."""
+    """One waiting or running training: what it trains with, then its live part."""
     with st.container(border=True):
         st.markdown(f"**{'Training now' if job.state == 'running' else 'Waiting'}**")
         job_settings(job)
-        st.fragment(run_every=LIVE_REFRESH_S)(live_job)(queue, job.job_id, job.state, visitor, dataset)
+        st.fragment(live_job)(queue, job.job_id, job.state, visitor, dataset)
 
 
 def live_job(queue, job_id: str, drawn_state: str, visitor, dataset) -> None:
-    """The live part of one training. Only this part reruns every LIVE_REFRESH_S, in every viewer's tab: it holds what
-    changes (progress, curves, guesses) and nothing else, so that a class watching costs the server little."""
+    """The live part of one training, a fragment: its panel reruns it when the queue changes (Stop pressed, say), and
+    the whole page when the job starts or ends (the heading, the sidebar's runs and the finished results change)."""
     job = queue.job(job_id)
     if job.state != drawn_state:
-        st.rerun()  # it started or ended: the heading, the sidebar's runs and the finished results change
+        st.rerun()
     if job.state == "running":
         running_job(queue, job, visitor, dataset)
     else:
@@ -251,17 +239,21 @@ def finished_job(job) -> None:
             st.switch_page("pages/4_evaluate.py")
 
 
+def drawn_jobs(jobs) -> frozenset:
+    """What the page shows of the visitor's waiting and running jobs: when this changes, the page reruns."""
+    return frozenset((job.job_id, job.state, job.place) for job in jobs if not job.is_finished)
+
+
 def your_trainings(queue, visitor, dataset) -> frozenset:
-    """The visitor's trainings: waiting and running ones live, then the last few finished. Returns the unfinished ones'
-    job ids."""
+    """The visitor's trainings: waiting and running ones live, then the last few finished. Returns `drawn_jobs`."""
     jobs = queue.jobs(owner=visitor.name)
-    unfinished = frozenset(job.job_id for job in jobs if not job.is_finished)
+    unfinished = drawn_jobs(jobs)
     finished = [job for job in jobs if job.is_finished][::-1][:RECENT_FINISHED]
     if not unfinished and not finished:
         return unfinished
     st.subheader(f"Your trainings, {plain(visitor.name)}" if visitor.name else "Your trainings")
     for job in jobs:
-        if job.job_id in unfinished:
+        if not job.is_finished:
             unfinished_job(queue, job, visitor, dataset)
     for job in finished:
         finished_job(job)
@@ -269,10 +261,13 @@ def your_trainings(queue, visitor, dataset) -> frozenset:
 
 
 def class_queue_table(queue, visitor, drawn: frozenset) -> None:
-    """Everyone's waiting and running trainings, in the order they run, redrawn every QUEUE_REFRESH_S."""
+    """Everyone's waiting and running trainings, in the order they run, redrawn when the queue changes (and every
+    QUEUE_REFRESH_S while some wait: their estimated starts drift)."""
+    if drawn_jobs(queue.jobs(owner=visitor.name)) != drawn:
+        st.rerun()  # the visitor queued a training from another tab, or one of theirs started, moved up or ended
     jobs = [job for job in queue.jobs() if not job.is_finished]
-    if frozenset(job.job_id for job in jobs if job.owner == visitor.name) != drawn:
-        st.rerun()  # the visitor queued a training from another tab, or one of theirs ended: the page shows it
+    waiting = any(job.state == "queued" for job in jobs)
+    rerun_when_the_queue_changes("queue_watch", at_least_every_s=QUEUE_REFRESH_S if waiting else None)
     if not jobs:
         st.caption("Nobody's training waits or runs.")
         return
@@ -290,12 +285,12 @@ def class_queue_table(queue, visitor, drawn: frozenset) -> None:
 
 
 def class_queue(queue, visitor, drawn: frozenset) -> None:
-    """The whole class's line, redrawn every QUEUE_REFRESH_S (classmates queue while this page is open), and (teacher, or a
+    """The whole class's line, redrawn as it changes (classmates queue while this page is open), and (teacher, or a
     single user) how many train at once and who to stop."""
     st.subheader("The class's queue")
     st.caption(f"{queue.concurrency} training{'s run' if queue.concurrency != 1 else ' runs'} at once on {plain(queue_holder().cluster)}; "
                "the others wait in the order they were started.")
-    st.fragment(run_every=QUEUE_REFRESH_S)(class_queue_table)(queue, visitor, drawn)
+    st.fragment(class_queue_table)(queue, visitor, drawn)
     if visitor.single_user or visitor.is_teacher:
         queue_controls(queue, visitor)
 

@@ -6,7 +6,7 @@ import streamlit as st
 import cifar_cnn.ui  # noqa: F401, I001 - first: on a fresh server it shows a notice while TensorFlow loads
 
 from cifar_cnn import plots, run_labels, runs
-from cifar_cnn.ui import format
+from cifar_cnn import format
 from cifar_cnn.ui.sidebar import setup_page, select_run
 from cifar_cnn.ui.text import plain, plain_list
 

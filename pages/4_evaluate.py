@@ -2,8 +2,8 @@ import streamlit as st
 
 import cifar_cnn.ui  # noqa: F401, I001 - first: on a fresh server it shows a notice while TensorFlow loads
 
-from cifar_cnn import evaluation, inference, plots, run_labels, runs
-from cifar_cnn.ui import cached, format, gallery
+from cifar_cnn import evaluation, format, inference, plots, run_labels, runs
+from cifar_cnn.ui import cached, gallery
 from cifar_cnn.ui.sidebar import require_run, setup_page
 from cifar_cnn.ui.text import plain
 

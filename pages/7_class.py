@@ -6,7 +6,7 @@ from cifar_cnn import class_results, plots
 from cifar_cnn.training import MAX_EPOCHS, MAX_MINUTES, ConfigError, describe_config
 from cifar_cnn.training.presets import (CUSTOM, MAX_SWEEP_RUNS, PRESETS, SWEEPABLE, build_config, parse_sweep_values, suggested_values,
                                         sweep_configs)
-from cifar_cnn.ui import format
+from cifar_cnn import format
 from cifar_cnn.ui.classroom import queue_holder, submit_trainings
 from cifar_cnn.ui.sidebar import setup_page
 from cifar_cnn.ui.text import plain, plain_list

@@ -20,8 +20,8 @@ from cifar_cnn.ui.classroom import queue_holder
 from synthetic_arrays import make_dataset
 from synthetic_data import write_image_folder
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-PAGES = ["streamlit_app.py", "pages/1_dataset.py", "pages/2_train.py", "pages/3_runs.py"]
+APP = str(Path(__file__).resolve().parent.parent / "overview.py")
+PAGES = ["overview.py", "pages/1_dataset.py", "pages/2_train.py", "pages/3_runs.py"]
 
 
 @pytest.fixture

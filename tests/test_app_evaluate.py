@@ -18,7 +18,7 @@ from cifar_cnn.ui.gallery import CELL_KEY
 from synthetic_data import pattern_image, write_image_folder
 from test_uploads import png_claiming_size
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parent.parent / "overview.py")
 EVALUATE, PREDICT = "pages/4_evaluate.py", "pages/5_predict.py"
 
 

@@ -1,9 +1,11 @@
 """The app in a real browser: live training, the clickable confusion matrix, predictions on an upload."""
 
 import re
+import time
 
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 
 from browser import browser_page, click_centre, needs_chromium, streamlit_server, wait_until_idle
 from cifar_cnn.data import load_dataset
@@ -31,34 +33,42 @@ def test_train_shows_live_curves_survives_a_reload_and_completes(app_url):
         page.get_by_text("Quick demo", exact=True).click()
         wait_until_idle(page)  # the quick demo's disabled Epochs box stays until the run that replaces it ends
         epochs = page.get_by_role("spinbutton", name="Epochs", disabled=False)
-        epochs.fill("2")
+        epochs.fill("3")
         epochs.press("Enter")
         page.get_by_role("button", name=re.compile(r"Train$")).click()
 
         # A batch, or validating between epochs. The worker process imports TensorFlow first: a busy machine takes a minute.
-        page.get_by_text(re.compile(r"Epoch \d/2 · ")).wait_for(timeout=180_000)
-        page.locator(".js-plotly-plot").first.wait_for()
+        page.get_by_text(re.compile(r"Epoch \d/3 · ")).wait_for(timeout=180_000)
+        page.locator(".cc-chart polyline").first.wait_for()
         # On a 1280x720 projector the running job's curves are in the first screen, under the visitor's trainings.
-        assert page.locator(".js-plotly-plot").first.bounding_box()["y"] < 720 - 200
+        assert page.locator(".cc-chart").first.bounding_box()["y"] < 720 - 200
         page.get_by_role("heading", name="Your trainings", exact=True).wait_for()
 
+        # What Streamlit's websocket brings: the live panel's updates come from the live feed instead, without a rerun.
+        frames = []
+        page.on("websocket", lambda socket: socket.on("framereceived", lambda payload: frames.append(time.monotonic())))
         page.reload()
-        progress = page.get_by_text(re.compile(r"Epoch \d/2 · "))
-        before = progress.inner_text()
-        page.locator(".js-plotly-plot").nth(1).wait_for()  # both curves are back after the reload
-        page.wait_for_function(  # and they keep moving: the progress text changes as batches go by
-            "before => [...document.querySelectorAll('p')].every(p => !p.innerText.includes(before))", arg=before
-        )
+        line = page.locator(".cc-progress-line")
+        line.filter(has_text=re.compile(r"Epoch \d/3 · ")).wait_for()
+        wait_until_idle(page)
+        expect(page.locator(".cc-chart")).to_have_count(2)  # both curves are back after the reload
+        expect(page.locator(".cc-chart").first.locator("polyline").first).to_have_attribute("points", re.compile(r"\d"))
+        lines, watching_since = {line.inner_text()}, time.monotonic()
+        while len(lines) < 3 and time.monotonic() - watching_since < 60 and "3/3 done" not in line.inner_text():
+            page.wait_for_timeout(200)  # the progress text changes as batches go by
+            lines.add(line.inner_text())
+        assert len(lines) >= 3, lines
+        assert len([moment for moment in frames if moment > watching_since]) < 2, "the live panel reran the page"
 
         second_tab = page.context.browser.new_page()  # another browser session sees the same job
         second_tab.goto(f"{app_url}/train")
-        second_tab.get_by_text(re.compile(r"Epoch \d/2 · ")).or_(second_tab.get_by_text("Training finished")).first.wait_for()
+        second_tab.get_by_text(re.compile(r"Epoch \d/3 · ")).or_(second_tab.get_by_text("Training finished")).first.wait_for()
         # The second tab shows the job's own settings, not its own widgets' defaults (the quick demo's fast preset).
-        second_tab.get_by_text(re.compile(r"^seed_cnn · 2 epochs · all training images")).first.wait_for()
+        second_tab.get_by_text(re.compile(r"^seed_cnn · 3 epochs · all training images")).first.wait_for()
 
         page.get_by_text("Training finished").wait_for(timeout=180_000)
         # The finished run is now the selected one, labelled for people in the sidebar.
-        page.locator("[data-testid=stSidebar]").get_by_text(re.compile(r"^seed_cnn · .*2 epochs · test ")).wait_for()
+        page.locator("[data-testid=stSidebar]").get_by_text(re.compile(r"^seed_cnn · .*3 epochs · test ")).wait_for()
         page.goto(f"{app_url}/runs")
         page.get_by_text("Compare", exact=False).or_(page.get_by_text("Latest run", exact=False)).first.wait_for()
 

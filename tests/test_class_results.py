@@ -17,7 +17,7 @@ from browser import browser_page, needs_chromium
 from synthetic_arrays import make_dataset
 from synthetic_data import write_image_folder
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parent.parent / "overview.py")
 PAGE = "pages/7_class.py"
 LINK_OWNER = "[x](http://e.com)"
 HTML_OWNER = '<a href="http://e.invalid/">html link</a>'

@@ -13,7 +13,7 @@ from cifar_cnn.cli import main
 from cifar_cnn.data import DataError, load_dataset, source_key
 from cifar_cnn.ui import resources
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parent.parent / "overview.py")
 TOO_LONG = "/tmp/" + "a" * 5000
 NAME_TOO_LONG = "/tmp/" + "b" * 300 + "/data"  # a 300-byte folder name, in a path of ordinary length
 

@@ -5,7 +5,6 @@ import keras
 import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix
-from streamlit.testing.v1 import AppTest
 
 from cifar_cnn import runs
 from cifar_cnn.training import TrainConfig, split_training_data, train
@@ -114,42 +113,17 @@ def test_watch_indices_are_the_first_images_of_each_class_in_class_order():
     np.testing.assert_array_equal(watch_indices(labels, 4), [1, 5, 4, 0, 2])
 
 
-def _panel_script(guesses, class_names):
-    """An app that draws the watch-set panel for a 3-class synthetic test set, after one epoch (or before any if guesses is None)."""
+def test_the_watch_set_sends_each_watched_picture_with_its_class_once():
     from dataclasses import replace
 
-    from cifar_cnn.training.live import LiveHistory, WatchGuesses
-    from cifar_cnn.ui.watch_set import watch_set_panel
-    from synthetic_arrays import make_dataset
+    from cifar_cnn.ui.watch_set import NO_DATASET, watch_set_data
 
-    dataset = replace(make_dataset(n_train=30, n_test=12), class_names=tuple(class_names))
-    live = LiveHistory()
-    if guesses is not None:
-        live.set_watch(WatchGuesses(1, (0, 3, 1, 4, 2, 5), (0, 0, 1, 1, 2, 2), tuple(guesses)))
-    watch_set_panel(live.snapshot(), dataset)
-
-
-def test_the_watch_set_panel_captions_each_image_with_its_guess_green_or_red():
-    names = ["cat", "[dog](http://example.invalid/)", "frog"]
-    app = AppTest.from_function(_panel_script, args=((0, 1, 1, 2, 2, 2), names), default_timeout=60).run()
-    assert not app.exception, app.exception
-    pictures = _watched_pictures(app)
-    captions = [picture.caption for picture in pictures]
-    assert captions[0] == ":green[✓ cat]" and captions[1].startswith(":red[✗ \\[dog\\]\\(http")  # a name shows as text
-    assert sum(caption.startswith(":green[") for caption in captions) == 4
-    assert sum(caption.startswith(":red[") for caption in captions) == 2 and ":gray[(is cat)]" in captions[1]
-    assert any("After epoch 1: 4 of 6 right" in caption.value for caption in app.caption)
-    assert len(pictures) == 6 and all(picture.url.startswith("data:image/png;base64,") for picture in pictures)
-
-
-def test_before_the_first_epoch_the_panel_says_when_guesses_come():
-    app = AppTest.from_function(_panel_script, args=(None, ["cat", "dog", "frog"]), default_timeout=60).run()
-    assert not app.exception, app.exception
-    assert any("appear here after the first epoch" in caption.value for caption in app.caption)
-    assert [picture.caption for picture in _watched_pictures(app)] == ["cat", "cat", "dog", "dog", "frog", "frog"]
-
-
-def _watched_pictures(app):
-    """The pictures of the panel's one image list, each with its caption and URL."""
-    (image_list,) = app.get("image")
-    return list(image_list.proto.imgs)
+    names = ("cat", "[dog](http://example.invalid/)", "frog")
+    dataset = replace(make_dataset(n_train=30, n_test=12), class_names=names)
+    data = watch_set_data(dataset)
+    indices = list(watch_indices(dataset.y_test, dataset.num_classes))
+    assert data["indices"] == indices and data["truths"] == [int(dataset.y_test[index]) for index in indices]
+    assert len(data["pictures"]) == len(indices) == 6 and all(url.startswith("data:image/png;base64,") for url in data["pictures"])
+    assert len(set(data["pictures"])) == 6  # each its own image
+    assert data["names"] == list(names)  # as they are: the panel sets them as text, never as Markdown or HTML
+    assert watch_set_data(None) == {"message": NO_DATASET}

@@ -2,7 +2,7 @@
 
 from cifar_cnn.training import TrainConfig
 from cifar_cnn.training.live import FINISHING, TRAINING, VALIDATING, LiveSnapshot
-from cifar_cnn.ui import format
+from cifar_cnn import format
 
 
 def snapshot(phase: str, batch: int = 7) -> LiveSnapshot:

@@ -21,8 +21,8 @@ from cifar_cnn.cli import main
 from synthetic_data import write_image_folder
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-APP = str(PROJECT_ROOT / "streamlit_app.py")
-PAGES = ["streamlit_app.py", "pages/1_dataset.py", "pages/2_train.py", "pages/3_runs.py", "pages/4_evaluate.py",
+APP = str(PROJECT_ROOT / "overview.py")
+PAGES = ["overview.py", "pages/1_dataset.py", "pages/2_train.py", "pages/3_runs.py", "pages/4_evaluate.py",
          "pages/5_predict.py"]
 CLASSES = ("cat", "dog", "frog")
 TEST_LABELS = [0, 0, 1, 1, 2, 2]  # what write_image_folder(n_test=2) holds, in the loader's order

@@ -25,7 +25,7 @@ from cifar_cnn.ui.text import plain
 from synthetic_data import write_image_folder, write_official_batches
 from test_plain_text import HOSTILE_NAMES, markup_of_every_element
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parent.parent / "overview.py")
 INSIDE = "pages/6_inside.py"
 PREDICT = "pages/5_predict.py"
 CLASSES = ("cat", "dog", "frog")

@@ -50,7 +50,7 @@ def markup_of_every_element(app: AppTest) -> list[str]:
     return [str(getattr(element, "label", None) or element.value) for kind in kinds for element in getattr(app, kind)]
 
 
-@pytest.mark.parametrize("page", ["streamlit_app.py", "pages/1_dataset.py", "pages/4_evaluate.py", "pages/5_predict.py"])
+@pytest.mark.parametrize("page", ["overview.py", "pages/1_dataset.py", "pages/4_evaluate.py", "pages/5_predict.py"])
 def test_hostile_class_names_never_reach_a_page_as_markup(hostile_run, page, monkeypatch):
     data, artifacts = hostile_run
     monkeypatch.setenv("CIFAR10_DATA", str(data))
@@ -58,7 +58,7 @@ def test_hostile_class_names_never_reach_a_page_as_markup(hostile_run, page, mon
     st.cache_resource.clear()
     app = AppTest.from_file(APP, default_timeout=90)
     app.run()
-    if page != "streamlit_app.py":
+    if page != "overview.py":
         app.switch_page(page).run()
     if page == "pages/5_predict.py":
         app.radio(key="predict_source").set_value("A random test image").run()

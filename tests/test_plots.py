@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import pandas as pd
@@ -53,13 +55,18 @@ def test_smoothing_is_a_debiased_moving_average():
 
 
 def test_live_curves_stay_light_for_long_trainings():
-    batches = [{"epoch": 1 + step // 100, "batch": 1 + step % 100, "loss": 1.0, "accuracy": 0.5} for step in range(20_000)]
+    batches = [{"epoch": 1 + step // 100, "batch": 1 + step % 100, "loss": 1.0 + step / 1e5, "accuracy": 0.5} for step in range(20_000)]
     epochs = [{"epoch": e, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4} for e in range(1, 201)]
-    figure = plots.live_curve_figure(batches, epochs, steps_per_epoch=100, metric="loss")
-    assert all(len(trace.x) <= plots.MAX_POINTS_PER_CURVE for trace in figure.data)
-    assert [trace.name.split(" (")[0].split(",")[0] for trace in figure.data] == ["training batches"] * 3 + ["validation"]
-    assert figure.data[0].x[0] == pytest.approx(0.01) and figure.data[3].x[-1] == 200
-    # What every viewer's tab receives at each redraw: no Plotly template (Streamlit's theme replaces it in the
-    # browser), the curves as float32. It was 29 kB.
-    assert figure.layout.template.layout.to_plotly_json() == {}
-    assert len(figure.to_json()) < 15_000
+    series = plots.live_curve_series(batches, epochs, steps_per_epoch=100, metric="loss")
+    assert len(series["batch_x"]) == len(series["batch_y"]) == len(series["smoothed_y"]) <= plots.MAX_POINTS_PER_CURVE
+    assert series["batch_x"][0] == 0.01 and series["batch_y"][:2] == [1.0, 1.0005]  # every 50th batch: 20,000 / 400
+    assert series["epoch_x"][-1] == 200 and series["validation_y"][-1] == 1.1 and len(series["epoch_y"]) == 200
+    assert len(json.dumps(series)) < 20_000  # what every viewer's tab receives at each update, per chart
+
+
+def test_live_curves_leave_a_gap_for_a_loss_that_is_not_a_number():
+    batches = [{"epoch": 1, "batch": batch, "loss": loss, "accuracy": 0.1} for batch, loss in enumerate([2.0, float("nan"), float("inf"), 1.0], 1)]
+    series = plots.live_curve_series(batches, [], steps_per_epoch=4, metric="loss")
+    assert series["batch_y"] == [2.0, None, None, 1.0]
+    json.dumps(series, allow_nan=False)  # the browser's JSON.parse refuses NaN
+    assert series["epoch_x"] == [] and series["title"] == "Loss"

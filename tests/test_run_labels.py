@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from cifar_cnn import plots, run_labels, runs
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parent.parent / "overview.py")
 
 
 def history(epochs: int, accuracy: float = 0.5) -> pd.DataFrame:

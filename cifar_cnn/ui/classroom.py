@@ -15,6 +15,7 @@ import time
 
 import streamlit as st
 
+from cifar_cnn import live_feed
 from cifar_cnn.classroom import QueueError, TrainingQueue, describe_cluster, start_ray, stop_ray
 from cifar_cnn.classroom.permissions import KEY_VARIABLE, Visitor, configured_key, key_matches
 from cifar_cnn.paths import default_artifacts_dir, default_runs_dir
@@ -69,12 +70,14 @@ class QueueHolder:
                 self.error = str(error)
                 raise
             self.error = None
+            live_feed.FEED.attach(self._queue)
             return self._queue
 
     def close_queue(self) -> None:
         """End the queue (waiting jobs cancelled, running ones ended); Ray keeps running."""
         with self._lock:
             queue, self._queue = self._queue, None
+        live_feed.FEED.attach(None)
         if queue is not None:
             queue.close()
 

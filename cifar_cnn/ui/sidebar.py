@@ -18,13 +18,13 @@ from cifar_cnn.data import Dataset, DataError
 from cifar_cnn.ui import clear_startup_notice
 from cifar_cnn.classroom.permissions import Visitor
 from cifar_cnn.ui.classroom import queue_holder, you
+from cifar_cnn.ui.live_panel import rerun_when_the_queue_changes
 from cifar_cnn.ui.resources import load_dataset_with_progress
 from cifar_cnn.ui.text import plain, plain_list
 
 DOWNLOAD, LOCAL = "Keras download (needs internet)", "Local path"
 _REQUESTED_RUN_KEY = "_requested_run"
 _NEWEST_FINISHED_KEY = "_newest_finished_run"
-TRAINING_WATCH_S = 2.0
 RUN_KEY = "run_id"
 
 
@@ -39,7 +39,7 @@ class AppContext:
 
 # (script, label, icon) of every page, in the order the sidebar lists them.
 PAGES = [
-    ("streamlit_app.py", "Overview", ":material/home:"),
+    ("overview.py", "Overview", ":material/home:"),
     ("pages/1_dataset.py", "Dataset", ":material/photo_library:"),
     ("pages/2_train.py", "Train", ":material/model_training:"),
     ("pages/3_runs.py", "Runs", ":material/table_chart:"),
@@ -189,8 +189,9 @@ def _newest_finished(found: list[runs.Run], visitor: Visitor) -> str | None:
 
 
 def _rerun_when_a_training_ends(visitor: Visitor) -> None:
-    """While one of the visitor's trainings waits or runs, check every 2 s whether one ended, then redraw the page:
-    its run becomes the selected one. Never starts the queue: a page that does not train leaves Ray alone."""
+    """While one of the visitor's trainings waits or runs, check whether one ended each time the queue changes (the
+    live feed says when), then redraw the page: its run becomes the selected one. Never starts the queue: a page that
+    does not train leaves Ray alone."""
     queue = queue_holder().queue
     if queue is None:
         return
@@ -202,8 +203,9 @@ def _rerun_when_a_training_ends(visitor: Visitor) -> None:
     if not watched:
         return
 
-    @st.fragment(run_every=TRAINING_WATCH_S)
+    @st.fragment
     def watch():
+        rerun_when_the_queue_changes("sidebar_queue_watch")
         if watched - unfinished():
             st.rerun()
 
