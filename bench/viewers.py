@@ -7,7 +7,9 @@ tab (the Quick demo turned off: the seed CNN, on `--subset` images with a 10% ho
 epochs are short), measures its images/s over `--epochs` epochs alone, then opens `--tabs` more
 tabs on the Train page (each its own browser session, in Debian's Chromium) and measures again.
 Each tab records when its progress line changes; the report gives the longest gap between two
-updates in any tab. The last line is a JSON object; `ratio` is images/s with the viewers over
+updates in any tab, and the longest between two batches of one epoch (`longest_gap_while_batches_come_s`: at an
+epoch's end no batch comes for a while, whoever watches). `--page runs` opens the viewers on the Runs page instead, where nothing
+is live: what any tab of the app costs. The last line is a JSON object; `ratio` is images/s with the viewers over
 images/s without, and `server_ms_per_tab_s` the server's CPU time per tab per second meanwhile (`browser_ms_per_tab_s`:
 the browsers', over the viewers and the trainer's tab, which shows the Runs page).
 
@@ -40,7 +42,7 @@ WATCH_PROGRESS = """() => {
     let last = '';
     const look = () => {
         const line = [...document.querySelectorAll('p')].map(p => p.innerText).find(t => t.startsWith('Epoch ')) || '';
-        if (line && line !== last) { last = line; window.__updates.push(performance.now() / 1000); }
+        if (line && line !== last) { last = line; window.__updates.push([performance.now() / 1000, line]); }
     };
     new MutationObserver(look).observe(document.body, {subtree: true, childList: true, characterData: true});
 }"""
@@ -84,6 +86,9 @@ def main() -> None:
     parser.add_argument("--tabs", type=int, default=30, help="viewers to open (default 30)")
     parser.add_argument("--subset", type=int, default=5000, help="training images (default 5,000: epochs of a few seconds)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs measured in each phase (default 3)")
+    parser.add_argument("--page", choices=("train", "runs"), default="train",
+                        help="the page the viewers open (default train; runs: a page with nothing live, what any tab of the app "
+                        "costs its browser)")
     parser.add_argument("--browsers", choices=("normal", "idle"), default="normal",
                         help="the browsers' CPU priority (default normal; idle: SCHED_IDLE, see measure.idle_priority_chromium)")
     args = parser.parse_args()
@@ -107,34 +112,41 @@ def main() -> None:
             for _ in range(args.tabs):
                 page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
                 page.set_default_timeout(180_000)
-                page.goto(f"{url}/train")
+                page.goto(f"{url}/{args.page}")
                 viewers.append(page)
             for page in viewers:
-                page.get_by_text("Training now").wait_for()
+                (page.get_by_text("Training now") if args.page == "train" else page.get_by_role("heading", name="Runs")).first.wait_for()
                 page.evaluate(WATCH_PROGRESS)
             first = len(epoch_rows(artifacts)) + 1  # the epoch in progress had part of its time without every viewer
             wait_for_epochs(artifacts, first)
+            for page in viewers:  # the gaps count from here: not while the other tabs were still loading
+                page.evaluate("() => { window.__updates = []; }")
             server_started, browsers_started, clock_started = cpu_seconds(server.pid), processes_cpu_seconds("chrom"), time.monotonic()
             watched = wait_for_epochs(artifacts, first + args.epochs).iloc[first:first + args.epochs]
             elapsed = time.monotonic() - clock_started
             server_share = (cpu_seconds(server.pid) - server_started) / elapsed
             browsers_share = (processes_cpu_seconds("chrom") - browsers_started) / elapsed
-            gaps = []
-            for page in viewers:
+            gaps, batch_gaps = ([], []) if args.page == "train" else ([0.0], [0.0])  # nothing live on the runs page
+            for page in viewers if args.page == "train" else ():
                 updates = page.evaluate("() => window.__updates")
-                gaps.append(max((b - a for a, b in zip(updates, updates[1:])), default=float("inf")))
+                gaps.append(max((b[0] - a[0] for a, b in zip(updates, updates[1:])), default=float("inf")))
+                # Between two lines that name a batch of the same epoch: at an epoch's end no batch comes while the
+                # network is validated and its epoch recorded, whoever watches.
+                batch_gaps.append(max((b[0] - a[0] for a, b in zip(updates, updates[1:]) if " · batch " in a[1]
+                                       and " · batch " in b[1] and a[1].split(" ·")[0] == b[1].split(" ·")[0]), default=float("inf")))
             trainer.goto(f"{url}/train")
-            trainer.get_by_role("button", name="Stop").click()
+            trainer.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").click()  # not the header's Stop of a script run
         finally:
             browser.close()
             stop_app(server)
 
     alone_rate, watched_rate = images_per_s(alone, train_images), images_per_s(watched, train_images)
     result = {
-        "cpu": cpu_flags(), "cores": os.cpu_count(), "tabs": args.tabs, "browsers": args.browsers, "train_images": train_images,
+        "cpu": cpu_flags(), "cores": os.cpu_count(), "tabs": args.tabs, "page": args.page, "browsers": args.browsers, "train_images": train_images,
         "alone_images_per_s": round(alone_rate), "with_viewers_images_per_s": round(watched_rate),
         "ratio": round(watched_rate / alone_rate, 3),
         "longest_gap_between_updates_s": round(max(gaps), 2), "median_tab_longest_gap_s": round(statistics.median(gaps), 2),
+        "longest_gap_while_batches_come_s": round(max(batch_gaps), 2),
         "server_cpu_share": round(server_share, 3), "server_ms_per_tab_s": round(1000 * server_share / args.tabs, 1),
         "browsers_cpu_share": round(browsers_share, 3), "browser_ms_per_tab_s": round(1000 * browsers_share / (args.tabs + 1), 1),
     }

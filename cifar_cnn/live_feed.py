@@ -134,7 +134,7 @@ class LiveFeed:
             snapshot = queue.snapshot(job_id) if job.state == RUNNING else None
             key = _snapshot_key(job, snapshot, version)
             if kept is None or kept[0] != key:
-                update_id = hashlib.blake2b(repr(key).encode(), digest_size=6).hexdigest()
+                update_id = hashlib.blake2b(repr((job_id, key)).encode(), digest_size=6).hexdigest()  # unique per job
                 kept = (key, update_id, _encoded(job_update(job, snapshot, version)))
                 self.builds += 1
             kept = self._updates[job_id] = (*kept[:3], time.monotonic())
