@@ -45,13 +45,13 @@ def queue_version(jobs, concurrency: int) -> str:
     return hashlib.blake2b(repr((drawn, concurrency)).encode(), digest_size=6).hexdigest()
 
 
-def job_update(job, snapshot, version: str) -> dict:
+def job_update(job, snapshot) -> dict:
     """What a tab draws of one job: its state and whether Stop was pressed (when these change, the page reruns), and
     for a running job its progress line, the curves and the watch set's latest guesses."""
     from cifar_cnn import plots  # imported when the first tab asks: the server starts without them
     from cifar_cnn.format import progress_line
 
-    update = {"state": job.state, "stopping": job.stop_requested, "queue": version}
+    update = {"state": job.state, "stopping": job.stop_requested}
     if job.state != RUNNING:
         return update
     started = bool(snapshot.batches)
@@ -66,11 +66,11 @@ def job_update(job, snapshot, version: str) -> dict:
     }
 
 
-def _snapshot_key(job, snapshot, version: str) -> tuple:
-    """Everything an update shows changes this: a new batch or epoch, a phase, the watch set's guesses, the queue."""
+def _snapshot_key(job, snapshot) -> tuple:
+    """Everything an update shows changes this: the job's state, Stop, a new batch or epoch, a phase, the guesses."""
     if snapshot is None:
-        return job.state, job.stop_requested, version
-    return (job.state, job.stop_requested, version, len(snapshot.batches), len(snapshot.epochs), snapshot.phase, snapshot.steps_per_epoch,
+        return job.state, job.stop_requested
+    return (job.state, job.stop_requested, len(snapshot.batches), len(snapshot.epochs), snapshot.phase, snapshot.steps_per_epoch,
             snapshot.watch and snapshot.watch.epoch)
 
 
@@ -92,10 +92,6 @@ class LiveFeed:
         with self._lock:
             self._queue, self._version = queue, ("", 0.0)
             self._updates.clear()
-
-    @property
-    def attached(self) -> bool:
-        return self._queue is not None
 
     def queue_version(self) -> str:
         with self._lock:
@@ -121,8 +117,8 @@ class LiveFeed:
             queue = self._queue
             if queue is None:
                 return None
-            version = self._queue_version()
             if not job_id:
+                version = self._queue_version()
                 self._updates[job_id] = ((), version, _encoded({"queue": version}), time.monotonic())
                 return self._updates[job_id][1:3]
             from cifar_cnn.classroom import QueueError
@@ -132,10 +128,10 @@ class LiveFeed:
             except QueueError:
                 return None
             snapshot = queue.snapshot(job_id) if job.state == RUNNING else None
-            key = _snapshot_key(job, snapshot, version)
+            key = _snapshot_key(job, snapshot)
             if kept is None or kept[0] != key:
                 update_id = hashlib.blake2b(repr((job_id, key)).encode(), digest_size=6).hexdigest()  # unique per job
-                kept = (key, update_id, _encoded(job_update(job, snapshot, version)))
+                kept = (key, update_id, _encoded(job_update(job, snapshot)))
                 self.builds += 1
             kept = self._updates[job_id] = (*kept[:3], time.monotonic())
             self._updates.move_to_end(job_id)
@@ -192,7 +188,12 @@ async def _events(request: Request) -> StreamingResponse:
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
+def url_path(base_url_path: str = "") -> str:
+    """The feed's path on a server whose `server.baseUrlPath` is `base_url_path`."""
+    base = base_url_path.strip("/")
+    return (f"/{base}" if base else "") + PATH
+
+
 def routes(base_url_path: str = "") -> list[Route]:
     """The feed's route, under the server's `server.baseUrlPath` if it has one."""
-    base = "/" + base_url_path.strip("/") if base_url_path.strip("/") else ""
-    return [Route(base + PATH, _events, methods=["GET"])]
+    return [Route(url_path(base_url_path), _events, methods=["GET"])]

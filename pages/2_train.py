@@ -210,8 +210,8 @@ def unfinished_job(queue, job, visitor, dataset) -> None:
 
 
 def live_job(queue, job_id: str, drawn_state: str, visitor, dataset) -> None:
-    """The live part of one training, a fragment: its panel reruns it when the queue changes (Stop pressed, say), and
-    the whole page when the job starts or ends (the heading, the sidebar's runs and the finished results change)."""
+    """The live part of one training, a fragment: its panel reruns it when someone presses Stop, and the whole page when
+    the job starts or ends (the heading, the sidebar's runs and the finished results change)."""
     job = queue.job(job_id)
     if job.state != drawn_state:
         st.rerun()

@@ -23,13 +23,9 @@ LOST = ("The live view lost its connection to the server: reload the page. (It n
         "`streamlit run streamlit_app.py`.)")
 
 
-def _feed_url() -> str:
-    base = config.get_option("server.baseUrlPath").strip("/")
-    return (f"/{base}" if base else "") + live_feed.PATH
-
-
 def _mount(key: str, **data) -> None:
-    _component(data={"feed": _feed_url(), "lost": LOST, **data}, key=key, on_changed_change=lambda: None)
+    feed = live_feed.url_path(config.get_option("server.baseUrlPath"))
+    _component(data={"feed": feed, "lost": LOST, **data}, key=key, on_changed_change=lambda: None)
 
 
 def training_panel(job, dataset) -> None:
