@@ -83,7 +83,7 @@ def start_training(page, url: str, subset: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="a local CIFAR-10 copy")
-    parser.add_argument("--tabs", type=int, default=30, help="viewers to open (default 30)")
+    parser.add_argument("--tabs", type=int, default=30, help="viewers to open (default 30; 0: the training's own drift between the phases)")
     parser.add_argument("--subset", type=int, default=5000, help="training images (default 5,000: epochs of a few seconds)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs measured in each phase (default 3)")
     parser.add_argument("--page", choices=("train", "runs"), default="train",
@@ -126,7 +126,7 @@ def main() -> None:
             elapsed = time.monotonic() - clock_started
             server_share = (cpu_seconds(server.pid) - server_started) / elapsed
             browsers_share = (processes_cpu_seconds("chrom") - browsers_started) / elapsed
-            gaps, batch_gaps = ([], []) if args.page == "train" else ([0.0], [0.0])  # nothing live on the runs page
+            gaps, batch_gaps = ([], []) if args.page == "train" and viewers else ([0.0], [0.0])  # nothing live: runs page, --tabs 0
             for page in viewers if args.page == "train" else ():
                 updates = page.evaluate("() => window.__updates")
                 gaps.append(max((b[0] - a[0] for a, b in zip(updates, updates[1:])), default=float("inf")))
@@ -147,7 +147,7 @@ def main() -> None:
         "ratio": round(watched_rate / alone_rate, 3),
         "longest_gap_between_updates_s": round(max(gaps), 2), "median_tab_longest_gap_s": round(statistics.median(gaps), 2),
         "longest_gap_while_batches_come_s": round(max(batch_gaps), 2),
-        "server_cpu_share": round(server_share, 3), "server_ms_per_tab_s": round(1000 * server_share / args.tabs, 1),
+        "server_cpu_share": round(server_share, 3), "server_ms_per_tab_s": round(1000 * server_share / max(args.tabs, 1), 1),
         "browsers_cpu_share": round(browsers_share, 3), "browser_ms_per_tab_s": round(1000 * browsers_share / (args.tabs + 1), 1),
     }
     print(f"{args.tabs} viewers: {watched_rate:,.0f} images/s against {alone_rate:,.0f} alone (ratio {result['ratio']}); "
