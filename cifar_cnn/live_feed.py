@@ -18,6 +18,7 @@ import asyncio
 import collections
 import hashlib
 import json
+import signal
 import threading
 import time
 
@@ -27,8 +28,9 @@ from starlette.routing import Route
 
 PATH = "/_cifar_cnn/live"
 REFRESH_S = 1.5  # the most often a tab receives an update: each costs its browser a repaint of the panel
-# A stream ends after this long and the browser reconnects at once (naming the last update it has): a stopping server
-# waits for its open streams, so none may last for ever.
+# A stream ends after this long and the browser reconnects at once (naming the last update it has): reconnecting
+# costs each tab some CPU, and a stopping server waits for its open streams (which end at once when it stops, see
+# server_stopping).
 STREAM_S = 10.0
 RECONNECT_MS = 200
 RECONNECT_ALLOWANCE_S = 0.1  # a new connection's set-up
@@ -172,13 +174,21 @@ async def stream(feed: LiveFeed, job_ids: list[str], last_id: str, disconnected,
         if changed:
             event_id = ".".join(seen.get(job_id, "") for job_id in jobs)
             yield b"id: " + event_id.encode() + b"\ndata: {" + b",".join(changed) + b"}\n\n"
-        if await disconnected():
+        if await disconnected() or server_stopping():
             return
         if time.monotonic() + refresh_s > ends:
             # End so that the browser's reconnection checks again one tick after this one, not a tick later.
             await asyncio.sleep(max(0.0, refresh_s - RECONNECT_MS / 1000 - RECONNECT_ALLOWANCE_S))
             return
         await asyncio.sleep(refresh_s)
+
+
+def server_stopping() -> bool:
+    """Whether the server was told to stop (Ctrl-C): uvicorn, which serves an st.App, then waits for every open
+    response, and a stream ends at its next tick instead of after STREAM_S. uvicorn's Server handles SIGINT with its
+    own method, which sets `should_exit`; under any other server this is False and the streams end as usual."""
+    handler = signal.getsignal(signal.SIGINT)
+    return getattr(getattr(handler, "__self__", None), "should_exit", False) is True
 
 
 async def _events(request: Request) -> StreamingResponse:

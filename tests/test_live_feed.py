@@ -3,9 +3,17 @@
 import asyncio
 import dataclasses
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
 
 import pytest
 
+from browser import APP, free_port
 from cifar_cnn import live_feed
 from cifar_cnn.classroom import QueueError
 from cifar_cnn.classroom.training_queue import JobInfo
@@ -171,3 +179,52 @@ def test_a_stream_says_when_a_job_is_gone_and_ignores_repeated_jobs(queue_and_fe
 def test_the_route_sits_under_the_servers_base_path():
     assert [route.path for route in live_feed.routes("")] == [live_feed.PATH]
     assert [route.path for route in live_feed.routes("/class/")] == ["/class" + live_feed.PATH]
+
+
+def test_ctrl_c_stops_the_server_without_waiting_for_open_streams(tmp_path):
+    """uvicorn waits for every open response before it stops: an open stream (any tab of the app holds one) must end
+    at its next tick, not after its STREAM_S."""
+    port = free_port()
+    log = (tmp_path / "streamlit.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=APP.parent, env={**os.environ, "CIFAR_CNN_ARTIFACTS": str(tmp_path / "artifacts")}, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "streamlit did not start"
+                time.sleep(0.5)
+        received, stream_ended = [], threading.Event()
+
+        def follow():
+            try:
+                with urllib.request.urlopen(f"{url}{live_feed.PATH}?job=abc", timeout=60) as stream:
+                    for line in stream:
+                        received.append(line)
+            except OSError:
+                pass
+            stream_ended.set()
+
+        threading.Thread(target=follow, daemon=True).start()
+        deadline = time.monotonic() + 10
+        while not any(line.startswith(b"data:") for line in received):  # the stream is open and has sent its first event
+            assert time.monotonic() < deadline, "the stream sent nothing"
+            time.sleep(0.05)
+        interrupted = time.monotonic()
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+        stopped_after = time.monotonic() - interrupted
+        assert stream_ended.wait(5)
+        # The stream would have lasted STREAM_S (10 s) more; its next tick comes within REFRESH_S (1.5 s).
+        assert stopped_after < live_feed.STREAM_S - 3, f"Ctrl-C took {stopped_after:.1f} s"
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        log.close()
