@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from browser import browser_page, needs_chromium
 
@@ -103,3 +104,21 @@ def test_without_a_dataset_the_watch_set_says_what_to_load(data_change):
         open_panel(page, update(), panel_data() | data_change)
         page.locator(".cc-watch-heading", has_text="Load the dataset.").wait_for()
         page.locator(".cc-progress-line", has_text="Epoch 2/4").wait_for()
+
+
+def test_pointing_at_a_chart_reads_out_the_batch_under_the_pointer():
+    with browser_page() as page:
+        open_panel(page, update(), panel_data())
+        page.locator(".cc-progress-line", has_text="Epoch 2/4").wait_for()
+        loss, accuracy = page.locator(".cc-chart svg").all()
+        box = loss.bounding_box()
+        # The plot spans epochs 0 to 2 between the margins (58 and 14 px): epoch 1 is the batch at 1.0.
+        page.mouse.move(box["x"] + 58 + (box["width"] - 58 - 14) / 2, box["y"] + box["height"] / 2)
+        readout = page.locator(".cc-chart").first.locator(".cc-readout")
+        expect(readout).to_have_text("epoch 1.00: batch 0.500, smoothed 0.700")
+        assert page.locator(".cc-chart").first.locator(".cc-hover").get_attribute("visibility") == "visible"
+        page.mouse.move(box["x"] + 2, box["y"] + box["height"] + 200)  # off the chart: the readout goes
+        expect(page.locator(".cc-chart").first.locator(".cc-hover")).to_have_attribute("visibility", "hidden")
+        accuracy_box = accuracy.bounding_box()
+        page.mouse.move(accuracy_box["x"] + 58 + 1, accuracy_box["y"] + accuracy_box["height"] / 2)  # epoch 0: the first batch
+        expect(page.locator(".cc-chart").nth(1).locator(".cc-readout")).to_have_text("epoch 0.25: batch 90.0%, smoothed 90.0%")

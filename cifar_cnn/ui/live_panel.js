@@ -89,7 +89,33 @@ class Chart {
       return line;
     });
     this.markers = element('g', '', this.svg, SVG);
+    // Where the pointer is: the batch under it and its values (the markers' own tooltips give each epoch's).
+    this.hover = element('g', 'cc-hover', this.svg, SVG);
+    this.hover.setAttribute('visibility', 'hidden');
+    this.guide = element('line', '', this.hover, SVG);
+    this.guide.setAttribute('y1', MARGIN.top); this.guide.setAttribute('y2', HEIGHT - MARGIN.bottom);
+    this.readout = element('text', 'cc-readout', this.hover, SVG);
+    this.readout.setAttribute('y', 18);
+    this.svg.addEventListener('pointermove', event => { this.pointer = event; this.showHover(); });
+    this.svg.addEventListener('pointerleave', () => { this.pointer = null; this.showHover(); });
     this.legend = element('figcaption', 'cc-legend', this.box);
+  }
+
+  showHover() {
+    const series = this.series, xs = series ? series.batch_x : [];
+    if (!this.pointer || !xs.length) { this.hover.setAttribute('visibility', 'hidden'); return; }
+    const box = this.svg.getBoundingClientRect();
+    const drawnX = (this.pointer.clientX - box.left) * this.width / box.width;
+    const epochs = (drawnX - MARGIN.left) / (this.width - MARGIN.left - MARGIN.right) * this.right;
+    let nearest = 0;
+    xs.forEach((value, index) => { if (Math.abs(value - epochs) < Math.abs(xs[nearest] - epochs)) nearest = index; });
+    const shown = value => value === null ? 'none' : series.percent ? (value * 100).toFixed(1) + '%' : value.toFixed(3);
+    const at = this.x(xs[nearest]);
+    this.guide.setAttribute('x1', at); this.guide.setAttribute('x2', at);
+    this.readout.setAttribute('x', this.width - MARGIN.right);  // on the title's line, at the right: over no curve
+    this.readout.textContent = `epoch ${xs[nearest].toFixed(2)}: batch ${shown(series.batch_y[nearest])}, ` +
+      `smoothed ${shown(series.smoothed_y[nearest])}`;
+    this.hover.setAttribute('visibility', 'visible');
   }
 
   draw(series) {
@@ -135,6 +161,8 @@ class Chart {
     this.lines[2].setAttribute('points', points(series.epoch_x, series.validation_y));
     const markersKey = gridKey + ' ' + series.epoch_x.length;
     if (markersKey !== this.markersKey) this.drawMarkers(markersKey, series, x, y);
+    this.series = series; this.x = x; this.right = right;
+    if (this.pointer) this.showHover();
   }
 
   drawGrid(gridKey, yTicks, xTicks, x, y, percent) {
