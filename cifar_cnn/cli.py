@@ -221,8 +221,9 @@ def _report(config, state: str, message: str, metrics: dict, run_dir) -> int:
         return TRAINING_FAILED
     if message:
         print(message)
-    tta_note = _tta_note(config.flip_tta, config.shift_tta)
-    print(f"Train accuracy: {metrics['train_accuracy']:.2%}   Test accuracy: {metrics['test_accuracy']:.2%}{tta_note}")
+    from cifar_cnn import run_labels
+
+    print(f"{run_labels.accuracy_line(metrics, config.to_dict())}.")
     print(f"Run saved in {run_dir}")
     return 0
 
@@ -237,7 +238,7 @@ def _follow(queue, job_id: str):
             print(f"Epoch {row['epoch']}: loss {row['loss']:.4f}, accuracy {row['accuracy']:.2%}, "
                   f"val_accuracy {row.get('val_accuracy', float('nan')):.2%}", file=sys.stderr)
         printed = max(printed, len(epochs))
-        if info.is_finished:
+        if info.is_finished and not info.touches_pending:  # the run's test-time augmentation and top images are in
             return info
         time.sleep(0.5)  # the queue's own thread collects the worker's reports; this only decides how often to print them
 
@@ -291,8 +292,9 @@ def _evaluate(args) -> int:
 
     print(f"Run {run.run_id} ({run.state}, {run.config.get('arch')}, {run.epochs_done} epochs)")
     if run.metrics:
-        tta_note = _tta_note(run.config.get("flip_tta", False), run.config.get("shift_tta", False))
-        print(f"Train accuracy: {run.metrics['train_accuracy']:.2%}   Test accuracy: {run.metrics['test_accuracy']:.2%}{tta_note}")
+        from cifar_cnn import run_labels
+
+        print(f"{run_labels.accuracy_line(run.metrics, run.config)}.")
     print("\nPer-class metrics:")
     print(evaluation.per_class_metrics(probabilities, labels, names).to_string(index=False, float_format="{:.3f}".format))
     matrix = evaluation.confusion(probabilities, labels)
@@ -308,13 +310,6 @@ def _evaluate(args) -> int:
             raise UsageError(f"Cannot write {args.html}: {error.strerror}. Choose a writable path for --html.") from None
         print(f"\nCharts written to {args.html}")
     return 0
-
-
-def _tta_note(flip_tta: bool, shift_tta: bool) -> str:
-    from cifar_cnn.inference import describe_tta
-
-    description = describe_tta(flip_tta, shift_tta)
-    return f" ({description})" if description else ""
 
 
 def _report_tta(run, labels, args) -> None:

@@ -27,6 +27,36 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def test_measurement(metrics: dict | None, config: dict | None) -> str:
+    """How a run's test accuracy was measured, e.g. "flip test-time augmentation", "plainly, test-time augmentation
+    to follow"; "" for a plain measurement nobody asked more of. Runs older than metrics.json's "test_tta" used
+    the TTA their config names."""
+    metrics = metrics if isinstance(metrics, dict) else {}
+    config = config if isinstance(config, dict) else {}
+    from cifar_cnn.inference import describe_tta
+
+    used = metrics.get("test_tta")
+    if not isinstance(used, str):
+        used = describe_tta(bool(config.get("flip_tta")), bool(config.get("shift_tta")))
+    pending = metrics.get("pending") if isinstance(metrics.get("pending"), list) else []
+    if any("augmentation" in item for item in pending):
+        return f"{used}, more to follow" if used else "plainly; test-time augmentation follows when the queue is free"
+    return used
+
+
+def accuracy_line(metrics: dict | None, config: dict | None) -> str:
+    """"Train accuracy 71.2% (5,000 training images), test accuracy 70.4% (flip test-time augmentation)", saying what
+    was not measured."""
+    metrics = metrics if isinstance(metrics, dict) else {}
+    train, test = metrics.get("train_accuracy"), metrics.get("test_accuracy")
+    images = metrics.get("train_accuracy_images")
+    train_part = (f"Train accuracy {train:.1%}" + (f" ({int(images):,} training images)" if _number(images) else "")
+                  if _number(train) else "Train accuracy not measured")
+    how = test_measurement(metrics, config)
+    test_part = f"test accuracy {test:.1%}" + (f" ({how})" if how else "") if _number(test) else "test accuracy not measured"
+    return f"{train_part}, {test_part}"
+
+
 def describe(run: Run) -> str:
     """What was trained, on how many images, for how long, and how well, e.g.
     "seed_cnn · 2,000 images · 3 epochs · test 26.2%", with the run's name first where it has one."""

@@ -112,10 +112,13 @@ STATUS = {
 }
 
 METRICS = {
-    "train_accuracy": Field(SHARE, required=True),
-    "train_loss": Field(NUMBER, required=True),
+    "train_accuracy": Field(SHARE),  # missing for a training stopped by request, which is measured quickly
+    "train_loss": Field(NUMBER),
+    "train_accuracy_images": Field(COUNT),  # the sample of training images measured (older runs: all of them)
     "test_accuracy": Field(SHARE, required=True),
     "test_loss": Field(NUMBER, required=True),
+    "test_tta": Field(TEXT),  # how the test accuracy was measured, as inference.describe_tta says ("" plainly)
+    "pending": Field(TEXTS),  # what training left to `loop.finishing_touches`
 }
 
 

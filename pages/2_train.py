@@ -6,7 +6,7 @@ import streamlit as st
 
 import cifar_cnn.ui  # noqa: F401, I001 - first: on a fresh server it shows a notice while TensorFlow loads
 
-from cifar_cnn import plots
+from cifar_cnn import plots, run_labels
 from cifar_cnn.models import ARCHITECTURES
 from cifar_cnn.training.presets import CUSTOM, PRESETS, build_config, preset_settings
 from cifar_cnn.training import (LEARNING_RATE_RANGE, MAX_EPOCHS, MAX_MINUTES, MAX_NAME_LENGTH, MAX_SEED, OPTIMIZERS, PRECISIONS,
@@ -231,9 +231,8 @@ def finished_job(job) -> None:
         metrics = job.metrics or {}
         verb = "stopped" if job.state == "stopped" else "finished"
         st.success(
-            f"Training {verb}. Train accuracy {format.percent(metrics.get('train_accuracy'))}, "
-            f"test accuracy {format.percent(metrics.get('test_accuracy'))} (both measured after training, without dropout "
-            "or augmentation)." + (f" {plain(job.message)}" if job.message else ""))
+            f"Training {verb}. {plain(run_labels.accuracy_line(metrics, job.config.to_dict()))}; both measured after training, "
+            "without dropout or augmentation." + (f" {plain(job.message)}" if job.message else ""))
         if job.run_dir is not None and st.button("Open this run in Evaluate", icon=":material/grid_on:", key=f"open_{job.job_id}"):
             select_run(job.run_dir.name)
             st.switch_page("pages/4_evaluate.py")

@@ -2,7 +2,7 @@ import streamlit as st
 
 import cifar_cnn.ui  # noqa: F401, I001 - first: on a fresh server it shows a notice while TensorFlow loads
 
-from cifar_cnn import evaluation, format, inference, plots, run_labels, runs
+from cifar_cnn import evaluation, format, plots, run_labels, runs
 from cifar_cnn.ui import cached, gallery
 from cifar_cnn.ui.sidebar import require_run, setup_page
 from cifar_cnn.ui.text import plain
@@ -27,9 +27,9 @@ if problem:
 st.caption(f"{plain(run_labels.describe(run))} (run {plain(run.run_id)})")
 columns = st.columns(3)
 columns[0].metric("Train accuracy", format.percent((run.metrics or {}).get("train_accuracy")))
-tta = inference.describe_tta(run.config.get("flip_tta", False), run.config.get("shift_tta", False))
+tta = run_labels.test_measurement(run.metrics, run.config)
 columns[1].metric("Test accuracy", format.percent(evaluation.accuracy(probabilities, labels)),
-                  help=f"Each prediction averages several views of the test image ({tta})." if tta else None)
+                  help=f"How the predictions were made: {tta}." if tta else None)
 columns[2].metric("Test images", f"{len(labels):,}")
 if len(run.history):
     left, right = st.columns(2)

@@ -32,7 +32,7 @@ def test_one_epoch_run_writes_every_file(dataset, tmp_path):
     assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
     assert len(history) == 1 and history.notna().all().all()
     metrics = json.loads((result.run_dir / "metrics.json").read_text())
-    assert set(metrics) == {"train_accuracy", "train_loss", "test_accuracy", "test_loss"}
+    assert set(metrics) == {"train_accuracy", "train_loss", "train_accuracy_images", "test_accuracy", "test_loss", "test_tta"}
     config = json.loads((result.run_dir / "config.json").read_text())
     assert config["arch"] == "seed_cnn" and config["class_names"] == list(dataset.class_names)
     probabilities, labels = runs.load_predictions(runs.load_run(result.run_dir))

@@ -167,7 +167,7 @@ def test_the_run_folder_is_the_one_training_in_process_writes(make_queue, datase
     queue = make_queue()
     job_id = queue.submit(SHORT, dataset, owner="ada")
     in_process = train(SHORT, dataset, runs_dir=tmp_path / "in_process").run_dir
-    wait_until(lambda: finished(queue, job_id), "the job to end")
+    wait_until(lambda: finished(queue, job_id) and not queue.job(job_id).touches_pending, "the job and its finishing touches to end")
     queued = queue.job(job_id)
     assert queued.state == "completed" and queued.run_dir.parent == tmp_path / "runs"
 

@@ -58,6 +58,9 @@ class LiveRelay:
     def request_stop(self, job_id: str) -> None:
         self._stops.add(job_id)
 
+    def stop_requested(self, job_id: str) -> bool:
+        return job_id in self._stops
+
     def forget(self, job_id: str) -> None:
         self._stops.discard(job_id)
         self._pending.pop(job_id, None)

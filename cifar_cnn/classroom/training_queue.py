@@ -1,4 +1,4 @@
-"""A first-in, first-out queue of trainings that run on Ray, each in a worker process of its own.
+"""A first-in, first-out queue of trainings that run on Ray, in worker processes kept warm between jobs.
 
     queue = TrainingQueue()                       # after start_ray(); the app keeps one (st.cache_resource)
     job_id = queue.submit(config, dataset, owner="Ada")
@@ -9,11 +9,19 @@
     queue.set_concurrency(3)                      # trainings at once (None: one per two CPU cores of the cluster)
 
 A job is queued, then running, then completed, stopped or failed; or cancelled while queued. The queue's own thread
-starts jobs as places free up, stating each job's share of CPUs and GPUs to Ray, drains their live metrics a few times
-a second, and when a worker returns, writes its run into `artifacts/runs/<id>/` (`cifar_cnn.classroom.run_files`).
-A worker process that dies (killed, out of memory, its machine lost) fails its job with a message saying so, and the
-queue goes on with the next. Every method but `worker_info` answers from memory, at once: a page may call them on
-every rerun.
+starts jobs as places free up on its warm workers (`cifar_cnn.classroom.pool`, each holding one job's share of CPUs
+and GPUs), drains their live metrics a few times a second, and when a worker returns, writes its run into
+`artifacts/runs/<id>/` (`cifar_cnn.classroom.run_files`). A worker process that dies (killed, out of memory, its
+machine lost) fails its job with a message saying so, and the queue goes on with the next on a new worker. Every
+method but `worker_info` answers from memory, at once: a page may call them on every rerun.
+
+What no student waits for leaves the line: a job's run is finished and listed with its test accuracy measured
+plainly, and its finishing touches (the test-time augmentation its config asks for, the Inside page's top images:
+`loop.finishing_touches`) run on a waiting worker when no training waits or runs; a job that arrives meanwhile
+takes the worker back within one pass over the test set.
+
+Each job's time is split into its training (first batch to last, as the worker timed it) and its overhead (the rest,
+from leaving the line to its run being listed); the overheads measured make the waiting jobs' estimated starts.
 
 The dataset goes into Ray's object store once (`put_dataset`, cached per dataset object) and every job reads that copy.
 
@@ -28,6 +36,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import statistics
 import threading
 import time
 import uuid
@@ -43,12 +52,12 @@ from cifar_cnn import runs
 from cifar_cnn.classroom import run_files
 from cifar_cnn.classroom.cluster import QueueError, default_concurrency, job_share, require_ray
 from cifar_cnn.classroom.estimate import estimated_starts, expected_seconds
+from cifar_cnn.classroom.pool import Worker, WorkerPool
 from cifar_cnn.classroom.relay import LiveMirror, LiveRelay
-from cifar_cnn.classroom.worker import TrainingWorker
 from cifar_cnn.data import Dataset
 from cifar_cnn.paths import default_runs_dir, describe_os_error
 from cifar_cnn.training import TrainConfig
-from cifar_cnn.training.live import LiveSnapshot
+from cifar_cnn.training.live import FINISHING, LiveSnapshot
 
 JOB_STATES = ("queued", "running", "completed", "stopped", "failed", "cancelled")
 FINISHED_STATES = frozenset({"completed", "stopped", "failed", "cancelled"})
@@ -56,9 +65,13 @@ POLL_INTERVAL_S = 0.25
 # Finished jobs whose per-batch curves stay in memory (the most recent ones); older ones keep their epochs.
 KEEP_BATCHES_OF_FINISHED = 16
 MAX_CONCURRENCY = 1024
-# Until a job of this queue has shown it: seconds from a job's start to its first batch (a worker process starting,
-# importing TensorFlow, building the model) plus its final evaluation.
-OVERHEAD_GUESS_S = 20.0
+# Until a job of this queue has shown them: seconds from a job's leaving the line to its first batch (building the
+# model, tracing its step; a worker's start for the first job), and from its last batch to its run being listed
+# (the last validation, the final evaluation, the run's files written).
+START_OVERHEAD_GUESS_S = 8.0
+END_OVERHEAD_GUESS_S = 12.0
+# The estimates follow the median of the overheads of the last this many completed jobs.
+OVERHEADS_KEPT = 9
 RESTARTED_WAITING = "The app restarted before this training started, so it was not run: train it again."
 RESTARTED_RUNNING = ("The app restarted while this training ran: the epochs done are kept in its run (shown as interrupted), "
                      "the model is not. Train it again.")
@@ -90,6 +103,9 @@ class JobInfo:
     gpus: float | None
     worker: str | None  # "host (process 1234)", once the worker has started
     stop_requested: bool
+    training_s: float | None = None  # its batches' time, as the worker measured it (once finished)
+    overhead_s: float | None = None  # the rest of its time from leaving the line to its run being listed
+    touches_pending: bool = False  # its run's finishing touches are still to come (`loop.finishing_touches`)
 
     @property
     def is_finished(self) -> bool:
@@ -114,18 +130,37 @@ class _Job:
     worker: str | None = None
     stop_requested: bool = False
     actor: Any = None
+    pool_worker: Worker | None = None
     result_ref: Any = None
     images_per_epoch: int = 0
     live: LiveMirror = field(default_factory=LiveMirror)
+    first_batch_seen_at: float | None = None  # time.time() when the app received its first and its latest batch
+    last_batch_seen_at: float | None = None
+    training_s: float | None = None
+    overhead_s: float | None = None
+    touches_pending: bool = False
+
+
+@dataclass
+class _TouchUp:
+    """A finished run whose finishing touches are pending, and (while a worker does them) that worker."""
+
+    job_id: str
+    run_dir: Path
+    dataset_ref: Any
+    worker: Worker | None = None
+    result_ref: Any = None
+    touch_id: str = ""
 
 
 class TrainingQueue:
     def __init__(self, runs_dir: Path | None = None, concurrency: int | None = None, cpus_per_job: float | None = None,
-                 poll_interval_s: float = POLL_INTERVAL_S, state_file: Path | None = None):
+                 poll_interval_s: float = POLL_INTERVAL_S, state_file: Path | None = None, warm_up: bool = True):
         """`runs_dir`: where finished runs go (default: `artifacts/runs`). `concurrency`: trainings at once (None: one
         per two CPU cores of the cluster, see `cluster.default_concurrency`). `cpus_per_job`: each job's CPUs (None:
         an equal share of the cluster for each of `concurrency` jobs). `state_file`: where the queue keeps its
-        unfinished jobs across restarts (None: nowhere). Needs Ray started (`start_ray`)."""
+        unfinished jobs across restarts (None: nowhere). `warm_up`: start the workers at once, before the first job
+        (False: when the first job needs one). Needs Ray started (`start_ray`)."""
         require_ray()
         self.runs_dir = Path(runs_dir) if runs_dir is not None else None
         self._concurrency = _checked_concurrency(concurrency)
@@ -141,7 +176,11 @@ class TrainingQueue:
         self._wake = threading.Event()
         self._closed = False
         self._speeds: dict[tuple[str, int], float] = {}  # (architecture, batch size) -> images/s last seen
-        self._overhead_s = OVERHEAD_GUESS_S
+        self._overheads: collections.deque[tuple[float, float]] = collections.deque(maxlen=OVERHEADS_KEPT)  # (start, end) s
+        self._pool = WorkerPool()
+        self._warm_up = warm_up
+        self._touch_ups: collections.deque[_TouchUp] = collections.deque()
+        self._touching: _TouchUp | None = None
         self.state_file = Path(state_file) if state_file is not None else None
         self._state_frozen = False  # once closing: the file keeps the unfinished jobs for the next queue
         self._take_over_state_file()
@@ -221,16 +260,28 @@ class TrainingQueue:
             durations = [self._expected_seconds(job) for job in waiting]
         return dict(zip((job.job_id for job in waiting), estimated_starts(left, durations, limit)))
 
+    def overheads(self) -> tuple[float, float]:
+        """(start, end) overhead in seconds the estimates use: the median of the last jobs' (a guess before any)."""
+        with self._lock:
+            measured = list(self._overheads)
+        if not measured:
+            return START_OVERHEAD_GUESS_S, END_OVERHEAD_GUESS_S
+        return statistics.median(start for start, _ in measured), statistics.median(end for _, end in measured)
+
     def _expected_seconds(self, job: _Job) -> float | None:
         speed = self._speeds.get((job.config.arch, job.config.batch_size))
-        return expected_seconds(job.config.epochs, job.config.minutes, job.images_per_epoch, speed, self._overhead_s)
+        return expected_seconds(job.config.epochs, job.config.minutes, job.images_per_epoch, speed, sum(self.overheads()))
 
     def _seconds_left(self, job: _Job) -> float | None:
         snapshot = job.live.snapshot()
-        if snapshot.seconds_left is not None:
-            return snapshot.seconds_left
-        expected = self._expected_seconds(job)  # its worker is still starting
-        return None if expected is None else max(0.0, expected - (time.time() - (job.started_at or time.time())))
+        now = time.time()
+        _, end_overhead = self.overheads()
+        if job.first_batch_seen_at is None or snapshot.seconds_left is None:  # its model is still being built
+            expected = self._expected_seconds(job)
+            return None if expected is None else max(0.0, expected - (now - (job.started_at or now)))
+        if snapshot.phase == FINISHING:
+            return max(0.0, end_overhead - (now - (job.last_batch_seen_at or now)))
+        return snapshot.seconds_left + end_overhead
 
     @property
     def concurrency(self) -> int:
@@ -299,7 +350,17 @@ class TrainingQueue:
             for job in self._jobs.values():
                 if job.state == "running":
                     self._fail(job, "The app shut down while this training ran; the epochs done are kept, the model is not.")
-                    self._release(job)
+                    self._release(job, alive=False)
+            if self._touching is not None:
+                self._pool.give_back(self._touching.worker, alive=False)
+                self._touch_ups.appendleft(self._touching)
+                self._touching = None
+            self._pool.close()
+            for touch in self._touch_ups:  # never to come: the runs keep their plain test accuracy, and say so
+                _give_up_touches(touch.run_dir)
+                if touch.job_id in self._jobs:
+                    self._jobs[touch.job_id].touches_pending = False
+            self._touch_ups.clear()
         try:
             if ray.is_initialized():
                 ray.kill(self._relay)
@@ -331,7 +392,9 @@ class TrainingQueue:
         for job in running:
             if job.result_ref.hex() in ready:
                 self._finish(job)
+        self._collect_touch_up()
         self._start_waiting_jobs()
+        self._start_touch_up()
 
     def _take_live_updates(self, running: list[_Job]) -> None:
         try:
@@ -343,21 +406,20 @@ class TrainingQueue:
             update = updates.get(job.job_id)
             if update is None:
                 continue
-            first_batches = not job.live.snapshot().batches
+            if update.get("batches"):
+                job.first_batch_seen_at = job.first_batch_seen_at or time.time()
+                job.last_batch_seen_at = time.time()
             try:
                 self._apply(job, update)
             except OSError as error:  # the app's disk refused the run folder: the training goes on, the run is lost
                 logger.warning("Could not write the run folder of job %s: %s", job.job_id, describe_os_error(error))
-            self._learn_speed(job, first_batches)
+            self._learn_speed(job)
 
-    def _learn_speed(self, job: _Job, first_batches: bool) -> None:
-        """Remember how fast this kind of training goes, and how long a worker takes to start: the waiting jobs'
-        estimated starts come from them."""
+    def _learn_speed(self, job: _Job) -> None:
+        """Remember how fast this kind of training goes: the waiting jobs' estimated starts come from it."""
         snapshot = job.live.snapshot()
         if snapshot.images_per_s > 0:
             self._speeds[(job.config.arch, job.config.batch_size)] = snapshot.images_per_s
-        if first_batches and snapshot.batches and job.started_at:
-            self._overhead_s = time.time() - job.started_at
 
     def _apply(self, job: _Job, update: dict) -> None:
         job.live.apply(update)
@@ -374,9 +436,11 @@ class TrainingQueue:
             runs.write_history(job.run_dir, job.live.epoch_rows)  # a worker that dies later leaves its epochs
 
     def _finish(self, job: _Job) -> None:
+        alive = True
         try:
             result: run_files.RunFiles = ray.get(job.result_ref)
         except _PROCESS_DIED as error:
+            alive = False
             self._fail(job, _died_message(error, job))
         except ray.exceptions.RayTaskError as error:
             cause = error.cause if getattr(error, "cause", None) is not None else error
@@ -386,7 +450,7 @@ class TrainingQueue:
         else:
             self._save(job, result)
         finally:
-            self._release(job)
+            self._release(job, alive)
 
     def _save(self, job: _Job, result: run_files.RunFiles) -> None:
         try:
@@ -405,7 +469,21 @@ class TrainingQueue:
             return
         with self._lock:
             job.metrics = result.metrics or None
+            if result.metrics.get("pending"):
+                self._touch_ups.append(_TouchUp(job.job_id, job.run_dir, job.dataset_ref))
+                job.touches_pending = True
             self._end(job, result.state, result.message)
+            self._measure_overhead(job, result.seconds)
+
+    def _measure_overhead(self, job: _Job, training_s: float | None) -> None:
+        """Split a finished job's time into training and overhead; completed jobs' overheads make the estimates."""
+        if training_s is None or job.started_at is None or job.finished_at is None:
+            return
+        job.training_s = training_s
+        job.overhead_s = max(0.0, job.finished_at - job.started_at - training_s)
+        if job.state == "completed" and job.first_batch_seen_at is not None:
+            start = max(0.0, job.first_batch_seen_at - job.started_at)
+            self._overheads.append((start, max(0.0, job.overhead_s - start)))
 
     def _fail(self, job: _Job, message: str) -> None:
         if job.run_dir is not None:
@@ -428,34 +506,106 @@ class TrainingQueue:
             while len(self._finished_with_batches) > KEEP_BATCHES_OF_FINISHED:
                 self._jobs[self._finished_with_batches.popleft()].live.forget_batches()
 
-    def _release(self, job: _Job) -> None:
-        """End the job's worker process (TensorFlow's memory goes with it) and its relay entry."""
-        actor, job.actor, job.result_ref = job.actor, None, None
+    def _release(self, job: _Job, alive: bool = True) -> None:
+        """Give the job's worker back to the pool (ended if it died or has run its share of jobs), and forget the
+        job's relay entry."""
+        worker, job.pool_worker, job.actor, job.result_ref = job.pool_worker, None, None, None
+        if worker is not None:
+            self._pool.give_back(worker, alive)
         try:
-            if not ray.is_initialized():
-                return
-            if actor is not None:
-                ray.kill(actor)
-            self._relay.forget.remote(job.job_id)
+            if ray.is_initialized():
+                self._relay.forget.remote(job.job_id)
         except Exception as error:  # Ray is shutting down
             logger.debug("Could not release the worker of job %s: %s", job.job_id, error)
 
     def _start_waiting_jobs(self) -> None:
-        if self._closed or not self._line:
+        if self._closed:
             return
         limit = self.concurrency  # asks Ray what the cluster holds: outside the lock, which the pages wait for
         cpus, gpus = job_share(limit, self._cpus_per_job)
-        with self._lock:
-            running = sum(job.state == "running" for job in self._jobs.values())
-            while self._line and running < limit and not self._closed:
+        if self._warm_up:
+            self._pool.warm_up(limit - (self._touching is not None), cpus, gpus)
+        while True:
+            with self._lock:
+                running = sum(job.state == "running" for job in self._jobs.values())
+                if not self._line or running >= limit or self._closed:
+                    return
+            # Outside the lock: taking a waiting worker asks it whether it is still alive.
+            worker = self._pool.take(cpus, gpus, limit - (self._touching is not None))
+            if worker is None:  # the last free worker is doing a run's finishing touches: it gives way
+                self._relay.request_stop.remote(self._touching.touch_id)
+                return
+            with self._lock:
+                if not self._line or self._closed:
+                    self._pool.give_back(worker)
+                    return
                 job = self._jobs[self._line.popleft()]
-                job.cpus, job.gpus = cpus, gpus
-                options = {"num_cpus": job.cpus, **({"num_gpus": job.gpus} if job.gpus else {})}
-                job.actor = TrainingWorker.options(**options).remote(job.cpus, job.gpus)
-                job.result_ref = job.actor.train.remote(job.config, job.dataset_ref, self._relay, job.job_id)
+                worker.jobs += 1
+                job.pool_worker, job.actor, job.cpus, job.gpus = worker, worker.actor, worker.cpus, worker.gpus
+                job.result_ref = worker.actor.train.remote(job.config, job.dataset_ref, self._relay, job.job_id)
                 job.state, job.started_at = "running", time.time()
-                running += 1
                 self._save_state()
+
+    # ------------------------------------------------------------ finishing touches, when nobody waits
+
+    def _start_touch_up(self) -> None:
+        with self._lock:
+            busy = self._closed or self._line or any(job.state == "running" for job in self._jobs.values())
+            if busy or self._touching is not None or not self._touch_ups:
+                return
+            touch = self._touch_ups.popleft()
+        try:
+            files = run_files.collect(touch.run_dir, "completed", only=run_files.TOUCH_UP_INPUTS)
+        except OSError as error:  # the run was deleted meanwhile, or its disk refuses: nothing to finish
+            logger.info("Skipping the finishing touches of %s: %s", touch.run_dir, describe_os_error(error))
+            return
+        limit = self.concurrency
+        worker = self._pool.take(*job_share(limit, self._cpus_per_job), limit)
+        if worker is None:
+            self._touch_ups.appendleft(touch)
+            return
+        touch.worker, touch.touch_id = worker, f"touch-{uuid.uuid4().hex[:12]}"
+        touch.result_ref = worker.actor.touch_up.remote(files, touch.dataset_ref, self._relay, touch.touch_id)
+        self._touching = touch
+
+    def _collect_touch_up(self) -> None:
+        touch = self._touching
+        if touch is None or not ray.wait([touch.result_ref], timeout=0)[0]:
+            return
+        self._touching = None
+        alive = True
+        try:
+            result = ray.get(touch.result_ref)
+        except _PROCESS_DIED as error:
+            alive, result = False, error
+        except Exception as error:
+            result = error
+        self._pool.give_back(touch.worker, alive)
+        self._relay.forget.remote(touch.touch_id)
+        if result is None:  # it gave way to a student's job: again when the line is empty
+            self._touch_ups.appendleft(touch)
+            return
+        with self._lock:
+            job = self._jobs.get(touch.job_id)
+            if job is not None:
+                job.touches_pending = False
+        metrics = None
+        try:
+            if isinstance(result, Exception):
+                logger.warning("The finishing touches of %s failed: %s", touch.run_dir, result)
+                metrics = _give_up_touches(touch.run_dir)
+            elif touch.run_dir.is_dir():  # deleted meanwhile: nothing to write into
+                run_files.write_into(touch.run_dir, result, with_status=False)
+                metrics = json.loads(result.files[runs.METRICS_FILE]) if runs.METRICS_FILE in result.files else None
+            else:
+                return
+        except (OSError, ValueError, runs.RunError) as error:
+            logger.warning("Could not write the finishing touches of %s: %s", touch.run_dir, error)
+            return
+        with self._lock:
+            job = self._jobs.get(touch.job_id)
+            if job is not None and metrics:
+                job.metrics = metrics
 
     # ------------------------------------------------------------ the state file
 
@@ -512,7 +662,19 @@ class TrainingQueue:
     def _info(job: _Job, place: int | None) -> JobInfo:
         return JobInfo(job.job_id, job.owner, job.config, job.state, place, job.submitted_at, job.started_at, job.finished_at,
                        job.message, job.run_dir, dict(job.metrics) if job.metrics else None, job.cpus, job.gpus, job.worker,
-                       job.stop_requested)
+                       job.stop_requested, job.training_s, job.overhead_s, job.touches_pending)
+
+
+def _give_up_touches(run_dir: Path) -> dict | None:
+    """Drop the "pending" list of a run whose finishing touches will not come; its metrics, or None."""
+    try:
+        metrics = dict(runs.load_run(run_dir).metrics or {})
+        if metrics.pop("pending", None) is not None:
+            runs.write_metrics(run_dir, metrics)
+        return metrics
+    except (OSError, runs.RunError) as error:
+        logger.warning("Could not update the metrics of %s: %s", run_dir, error)
+        return None
 
 
 def _checked_concurrency(concurrency: int | None) -> int | None:

@@ -42,11 +42,19 @@ def recalibrate_batchnorm(model: keras.Model, images: np.ndarray, batch_size: in
 
 
 class RecalibrateBatchNorm(keras.callbacks.Callback):
-    """Recalibrates before every validation, so the validation curve shows what inference will do."""
+    """Recalibrates before every validation, so the validation curve shows what inference will do.
+
+    `current` says whether the statistics are still those of the last recalibration (no batch trained since): the end
+    of training then need not recalibrate again from the same images."""
 
     def __init__(self, images: np.ndarray):
         super().__init__()
         self.images = images
+        self.current = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.current = False
 
     def on_test_begin(self, logs=None):
         recalibrate_batchnorm(self.model, self.images)
+        self.current = True

@@ -86,8 +86,9 @@ class EpochRecords(keras.callbacks.Callback):
         self._validated = None
 
     def on_test_end(self, logs=None):
-        # Read here, not at the epoch's end: nothing else may reset or reuse the metric in between.
-        self._validated = self.counts.matrix()
+        # Read here, not at the epoch's end: nothing else may reset or reuse the metric in between. A validation that a
+        # stop request cut short counted only part of the images: no matrix for that epoch.
+        self._validated = None if self.live is not None and self.live.stop_requested else self.counts.matrix()
 
     def on_epoch_end(self, epoch, logs=None):
         if self._validated is None:  # `train` always validates; an epoch without validation has no matrix to keep

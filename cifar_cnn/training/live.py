@@ -92,6 +92,8 @@ class LiveHistory:
     _watch: WatchGuesses | None = None
     _phase: str = TRAINING
     _started_at: float | None = None
+    _first_batch_at: float | None = None  # time.monotonic() when the first and the last batch were added
+    _last_batch_at: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -138,7 +140,10 @@ class LiveHistory:
             self._phase = phase
 
     def add_batch(self, row: dict, images_per_s: float, budget_fraction: float | None = None) -> None:
+        now = time.monotonic()
         with self._lock:
+            self._first_batch_at = self._first_batch_at or now
+            self._last_batch_at = now
             self._batches.append(row)
             self._batch = row["batch"]
             self._images_per_s = images_per_s
@@ -151,6 +156,14 @@ class LiveHistory:
     def set_watch(self, guesses: WatchGuesses) -> None:
         with self._lock:
             self._watch = guesses
+
+    @property
+    def training_seconds(self) -> float:
+        """Seconds from the end of the first batch read to the end of the last: the training itself, without what came
+        before the first batch (building the model, tracing its step) or after the last (validation, the final
+        evaluation). A queue counts the rest of a job's time as its overhead."""
+        with self._lock:
+            return (self._last_batch_at - self._first_batch_at) if self._first_batch_at is not None else 0.0
 
     @property
     def epoch_rows(self) -> list[dict]:
@@ -183,6 +196,7 @@ class LiveMetrics(keras.callbacks.Callback):
         self._epoch_started = 0.0
         self._window_started = 0.0
         self._window_batches = 0
+        self._validation_cut = False
 
     def on_train_begin(self, logs=None):
         self.live.start(self.epochs, self.steps_per_epoch, self.batch_size)
@@ -232,8 +246,16 @@ class LiveMetrics(keras.callbacks.Callback):
             self.model.stop_training = True
         self._stop_if_requested()
 
+    def on_test_batch_end(self, batch, logs=None):
+        if self.live.stop_requested and not self.model.stop_evaluating:
+            self.model.stop_evaluating = True  # a stop pressed during validation ends it: its figures are left out
+            self.model.stop_training = True
+            self._validation_cut = True
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        if self._validation_cut:
+            logs = {name: value for name, value in logs.items() if not name.startswith("val_")}
         self.live.add_epoch(
             {
                 "epoch": epoch + 1,

@@ -9,6 +9,11 @@ completed, stopped or failed, with the reason. Its steps: split the data, create
 run, build and compile the model, fit it with the callbacks in their order (after each
 epoch the history and the per-epoch records are written), re-estimate the BatchNorm
 statistics, save the model, score and save the predictions, finish the run.
+
+The end of a training is what a queue's next student waits for, so it measures what the run needs and no more
+(`FinalEvaluation`): a training stopped by request skips the partial epoch's validation and measures its test
+accuracy plainly; `train(..., touches_later=True)` (the classroom queue) leaves test-time augmentation and the
+Inside page's top images to `finishing_touches`, which the queue runs when nobody waits.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import logging
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from collections.abc import Callable
 from typing import NamedTuple
 
 import keras
@@ -48,6 +54,19 @@ BATCHNORM_CALIBRATION_IMAGES = 1024
 # On a GPU, reading a batch's loss waits for the GPU to finish it, which stalls the next batch's launch: the live
 # curves read the metrics at most this often there (on a CPU every batch takes longer than this anyway).
 LIVE_READ_INTERVAL_ON_GPU_S = 0.25
+# Training images whose accuracy the run reports as its train accuracy, a fixed random sample: all 50,000 took
+# 20 s of a 2-core CPU (five passes over a test set's worth), which a class's next student waited for; 5,000 give the
+# same figure within about a point, enough to compare with the test accuracy.
+TRAIN_ACCURACY_IMAGES = 5_000
+# Left for `finishing_touches` by `train(..., touches_later=True)`: names for metrics.json's "pending" list.
+PENDING_TTA = "test-time augmentation"
+PENDING_TOP_IMAGES = "top images"
+# The files `finishing_touches` rewrites.
+TOUCHED_FILES = (runs.METRICS_FILE, runs.PREDICTIONS_FILE, f"{store.FOLDER}/*")
+
+
+class GaveWay(Exception):
+    """`finishing_touches` was asked to give way before it was done: it wrote nothing."""
 
 
 @dataclass
@@ -130,10 +149,13 @@ def score(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size
           flip_tta: bool = False, shift_tta: bool = False) -> tuple[np.ndarray, float, float]:
     """Class probabilities, mean cross-entropy and accuracy of `model` on these images."""
     probabilities = inference.predict(model, images, batch_size, flip_tta=flip_tta, shift_tta=shift_tta)
+    return probabilities, *cross_entropy_and_accuracy(probabilities, labels)
+
+
+def cross_entropy_and_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     true_probability = probabilities[np.arange(len(labels)), labels]
     loss = float(np.mean(-np.log(np.clip(true_probability, 1e-7, 1.0))))
-    accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels))
-    return probabilities, loss, accuracy
+    return loss, float(np.mean(np.argmax(probabilities, axis=1) == labels))
 
 
 class _HistoryWriter(keras.callbacks.Callback):
@@ -156,6 +178,7 @@ def train(
     verbose: int = 0,
     callbacks: list[keras.callbacks.Callback] = (),
     epoch_records: bool = True,
+    touches_later: bool = False,
 ) -> TrainResult:
     """Train a model as `config` says and save it as a new run.
 
@@ -165,6 +188,8 @@ def train(
     failure during training ends the run as failed and is returned, not raised.
     `epoch_records=False` leaves out the per-epoch records (`epochs.npz`, the live watch set): not a
     setting for users, only for measuring what the records cost (`bench/inside_speed.py --part records`).
+    `touches_later=True` measures the test accuracy plainly and leaves the test-time augmentation the config asks
+    for and the Inside page's top images to `finishing_touches` (metrics.json lists them as "pending").
     """
     config.check(dataset)
     config = replace(config, precision=resolve_precision(config.precision))
@@ -185,7 +210,7 @@ def train(
     )
     live.run_dir = run_dir
     try:
-        return _train_into(_Training(run_dir, config, dataset, split, live, verbose, tuple(callbacks), epoch_records))
+        return _train_into(_Training(run_dir, config, dataset, split, live, verbose, tuple(callbacks), epoch_records, touches_later))
     except BaseException as error:
         message = _failure_message(error)
         (run_dir / "error.txt").write_text(traceback.format_exc())
@@ -236,6 +261,7 @@ class _Training:
     verbose: int = 0
     extra_callbacks: tuple[keras.callbacks.Callback, ...] = ()
     epoch_records: bool = True
+    touches_later: bool = False
 
     @property
     def steps_per_epoch(self) -> int:
@@ -249,18 +275,49 @@ def _train_into(training: _Training) -> TrainResult:
     if config.batch_size < strategy.num_replicas_in_sync:
         raise ConfigError(f"A batch of {config.batch_size} cannot be split over {strategy.num_replicas_in_sync} devices; use a larger batch size.")
     model, records = _compiled_model(training, strategy)
+    if live.stop_requested:  # stopped while the model was built: nothing trained, nothing to measure
+        return _finish(training, {})
     calibration_images = _calibration_images(training)
-    live_metrics = _fit(training, model, strategy, calibration_images, records)
+    recalibration = RecalibrateBatchNorm(calibration_images)
+    live_metrics = _fit(training, model, strategy, recalibration, records)
     live.set_phase(FINISHING)
     runs.write_history(run_dir, live.epoch_rows)
     if live_metrics.diverged:
         runs.update_status(run_dir, "failed", live_metrics.diverged)
         return TrainResult(run_dir, "failed", live_metrics.diverged)
-    recalibrate_batchnorm(model, calibration_images)
+    if not recalibration.current:  # the last validation re-estimated them from the same images, with no batch since
+        recalibrate_batchnorm(model, calibration_images)
     saved_model = runs.save_model(run_dir, model)
-    metrics = _score_and_save(training, model)
-    _store_top_images(training, saved_model)
+    evaluation = FinalEvaluation.for_training(training)
+    metrics = _score_and_save(training, model, evaluation)
+    if evaluation.top_images:
+        _store_top_images(training.run_dir, training.dataset, saved_model)
     return _finish(training, metrics)
+
+
+@dataclass(frozen=True)
+class FinalEvaluation:
+    """What the end of a training measures: the test set, with the test-time augmentation the config asks for (or
+    plainly), a sample of the training images (or none: a stopped training is measured quickly), and the Inside
+    page's top images (or not). What is left out is listed in metrics.json as "pending"."""
+
+    flip_tta: bool
+    shift_tta: bool
+    train_images: int
+    top_images: bool
+    pending: tuple[str, ...]
+
+    @classmethod
+    def for_training(cls, training: _Training) -> FinalEvaluation:
+        config = training.config
+        stopped = training.live.stop_requested
+        skipped = training.touches_later or stopped
+        wants_tta = config.flip_tta or config.shift_tta
+        # Left to `finishing_touches` when a queue will do them; a stopped in-process training simply goes without
+        # (the Inside page computes its top images when it first needs them).
+        pending = (*([PENDING_TTA] if wants_tta else []), PENDING_TOP_IMAGES) if training.touches_later else ()
+        return cls(flip_tta=config.flip_tta and not skipped, shift_tta=config.shift_tta and not skipped,
+                   train_images=0 if stopped else TRAIN_ACCURACY_IMAGES, top_images=not skipped, pending=pending)
 
 
 def _compiled_model(training: _Training, strategy) -> tuple[keras.Model, EpochRecords | None]:
@@ -284,7 +341,7 @@ def _calibration_images(training: _Training) -> np.ndarray:
     return x_train[np.random.default_rng(training.config.seed).permutation(len(x_train))[:BATCHNORM_CALIBRATION_IMAGES]]
 
 
-def _training_callbacks(training: _Training, calibration_images, records=None):
+def _training_callbacks(training: _Training, recalibration: RecalibrateBatchNorm, records=None):
     """The callbacks of `fit`, in the order they must run, and the live metrics among them.
 
     The time budget comes first, so that it pauses its clock before the BatchNorm re-estimation that precedes
@@ -302,18 +359,22 @@ def _training_callbacks(training: _Training, calibration_images, records=None):
         callbacks.append(Lookahead(budget.fraction_used) if budget else Lookahead(total_steps=config.epochs * steps_per_epoch))
     live_metrics = LiveMetrics(training.live, config.epochs, images_per_epoch, config.batch_size, budget,
                                read_interval_s=LIVE_READ_INTERVAL_ON_GPU_S if devices.gpus() else 0.0)
-    ordered = [*([budget] if budget else []), *callbacks, RecalibrateBatchNorm(calibration_images), *([records] if records else []),
+    ordered = [*([budget] if budget else []), *callbacks, recalibration, *([records] if records else []),
                live_metrics, _HistoryWriter(training.run_dir, training.live)]
     return ordered, live_metrics
 
 
-def _fit(training: _Training, model, strategy, calibration_images, records=None):
-    """`model.fit` on the split data with every callback; returns the live metrics (which know whether the loss diverged)."""
+def _fit(training: _Training, model, strategy, recalibration: RecalibrateBatchNorm, records=None):
+    """`model.fit` on the split data with every callback; returns the live metrics (which know whether the loss diverged).
+
+    A stop request ends the epoch after the current batch without validating it (and ends a validation under way):
+    a student who pressed Stop waits for nothing that the stopped run does not need."""
     config, dataset = training.config, training.dataset
     x_train, y_train, x_val, y_val = training.split
     if config.label_smoothing:  # smoothing needs one-hot targets
         y_train, y_val = (keras.utils.to_categorical(y, dataset.num_classes) for y in (y_train, y_val))
-    ordered, live_metrics = _training_callbacks(training, calibration_images, records)
+    ordered, live_metrics = _training_callbacks(training, recalibration, records)
+    _skip_validation_once_stopped(model, training.live)
     # Made outside the strategy's scope: the alternating flips' tf.Variable must not be mirrored.
     training_batches = pipeline.training_dataset(x_train, y_train, config.batch_size, augment=config.augment,
                                                  crop_padding=config.crop_padding, alternate_flips=config.alternate_flips,
@@ -324,40 +385,95 @@ def _fit(training: _Training, model, strategy, calibration_images, records=None)
     return live_metrics
 
 
-def _score_and_save(training: _Training, model) -> dict[str, float]:
-    """Train and test accuracy and loss (the test with the TTA the config asks for), written with the test predictions."""
-    config, dataset = training.config, training.dataset
-    _, train_loss, train_accuracy = score(model, training.split.x_train, training.split.y_train)
+def _skip_validation_once_stopped(model: keras.Model, live: LiveHistory) -> None:
+    """Keras validates after an epoch's last batch even when a callback ended the epoch early; `_should_eval` is
+    where `fit` asks (Keras 3.15), so a stopped training answers no there. tests/test_training.py fails if a Keras
+    upgrade moves it."""
+    should_eval = model._should_eval
+    model._should_eval = lambda epoch, validation_freq: not live.stop_requested and should_eval(epoch, validation_freq)
+
+
+def _score_and_save(training: _Training, model, evaluation: FinalEvaluation) -> dict:
+    """Test accuracy and loss (with the TTA `evaluation` allows), written with the test predictions, and the accuracy
+    on a sample of the training images (none for a stopped training)."""
+    dataset, split = training.dataset, training.split
     test_probabilities, test_loss, test_accuracy = score(model, dataset.x_test, dataset.y_test,
-                                                         flip_tta=config.flip_tta, shift_tta=config.shift_tta)
-    metrics = {"train_accuracy": train_accuracy, "train_loss": train_loss, "test_accuracy": test_accuracy, "test_loss": test_loss}
+                                                         flip_tta=evaluation.flip_tta, shift_tta=evaluation.shift_tta)
+    metrics = {"test_accuracy": test_accuracy, "test_loss": test_loss,
+               "test_tta": inference.describe_tta(evaluation.flip_tta, evaluation.shift_tta)}
+    if evaluation.train_images:
+        sample = np.random.default_rng(training.config.seed).permutation(len(split.x_train))[:evaluation.train_images]
+        _, metrics["train_loss"], metrics["train_accuracy"] = score(model, split.x_train[sample], split.y_train[sample])
+        metrics["train_accuracy_images"] = len(sample)
+    if evaluation.pending:
+        metrics["pending"] = list(evaluation.pending)
     runs.write_metrics(training.run_dir, metrics)
     runs.write_predictions(training.run_dir, test_probabilities, dataset.y_test)
     return metrics
 
 
-def _store_top_images(training: _Training, saved_model: keras.Model) -> None:
+def _store_top_images(run_dir: Path, dataset: Dataset, saved_model: keras.Model) -> None:
     """Every channel's top test images, stored in the run folder for the Inside page, which reads them at a channel's
     first look instead of making its visitor wait for a pass over the test set (about 5 s for fast_cnn on 2 CPU
     cores). Computed from the model as saved, so they are what the page would compute."""
-    dataset = training.dataset
     try:
-        key = store.test_set_key(training.run_dir / runs.MODEL_FILE, dataset.x_test, dataset.y_test)
-        channels.stored_top_images(training.run_dir, key, saved_model, dataset.x_test)
+        key = store.test_set_key(run_dir / runs.MODEL_FILE, dataset.x_test, dataset.y_test)
+        channels.stored_top_images(run_dir, key, saved_model, dataset.x_test)
     except ValueError:
         pass  # a model whose layers the page cannot show: it computes nothing there either
     except Exception as error:  # the run is saved and scored: a head start for one page must not fail it
-        logger.warning("Did not store the top images of run %s (the Inside page will compute them): %s",
-                       training.run_dir.name, error)
+        logger.warning("Did not store the top images of run %s (the Inside page will compute them): %s", run_dir.name, error)
 
 
-def _finish(training: _Training, metrics: dict[str, float]) -> TrainResult:
+def finishing_touches(run_dir: Path, dataset: Dataset, give_way: Callable[[], bool] = lambda: False) -> bool:
+    """Do what `train(..., touches_later=True)` left pending in `run_dir` (its metrics.json's "pending" list): the
+    test predictions and accuracy with the config's test-time augmentation, and the Inside page's top images.
+    Returns whether anything was pending. `give_way` is asked between the passes over the test set: when it says
+    yes, raises GaveWay with nothing written (the queue asks this when a student's training waits for the worker)."""
+    run = runs.load_run(run_dir)
+    metrics = dict(run.metrics or {})
+    pending = metrics.get("pending") or []
+    if not pending or not (run_dir / runs.MODEL_FILE).is_file():
+        return False
+    model = keras.saving.load_model(run_dir / runs.MODEL_FILE, compile=False)
+    flip_tta, shift_tta = bool(run.config.get("flip_tta")), bool(run.config.get("shift_tta"))
+    probabilities = None
+    if PENDING_TTA in pending:
+        views = inference.tta_views(dataset.x_test, flip_tta, shift_tta)
+        total = 0
+        for view in views:
+            if give_way():
+                raise GaveWay()
+            total = total + inference.predict(model, view)
+        probabilities = total / len(views)
+        metrics["test_loss"], metrics["test_accuracy"] = cross_entropy_and_accuracy(probabilities, dataset.y_test)
+        metrics["test_tta"] = inference.describe_tta(flip_tta, shift_tta)
+    if give_way():
+        raise GaveWay()
+    if PENDING_TOP_IMAGES in pending:
+        _store_top_images(run_dir, dataset, model)
+    if probabilities is not None:
+        runs.write_predictions(run_dir, probabilities, dataset.y_test)
+    metrics.pop("pending")
+    runs.write_metrics(run_dir, metrics)
+    return True
+
+
+def _finish(training: _Training, metrics: dict) -> TrainResult:
     config, live, run_dir = training.config, training.live, training.run_dir
     state = "stopped" if live.stop_requested else "completed"
-    planned = f"epochs of a {config.minutes:g}-minute budget" if config.minutes else f"of {config.epochs} epochs"
-    message = f"Stopped by request after {len(live.epoch_rows)} {planned}." if state == "stopped" else ""
+    message = _stopped_message(config, len(live.epoch_rows), bool(metrics)) if state == "stopped" else ""
     runs.update_status(run_dir, state, message)
     return TrainResult(run_dir, state, message, metrics)
+
+
+def _stopped_message(config: TrainConfig, epochs: int, measured: bool) -> str:
+    if not epochs and not measured:
+        return "Stopped by request before its first batch: nothing was trained."
+    done = f"{epochs} epoch{'s' if epochs != 1 else ''}" if epochs else "part of its first epoch"
+    planned = f"of a {config.minutes:g}-minute budget" if config.minutes else f"of {config.epochs}"
+    return (f"Stopped by request after {done} {planned}; the model is kept, its test accuracy measured plainly "
+            "(without test-time augmentation) and its train accuracy not measured, so that the next training could start.")
 
 
 def _failure_message(error: BaseException) -> str:
