@@ -3,6 +3,10 @@ the pages answer while the queue drains, whether every run arrives, and how long
 
     python bench/classroom.py                              # 30 students, tiny_cnn, 1,000 images, 1 epoch each
     python bench/classroom.py --students 3 --skip-baseline # a quick check that the bench runs
+    python bench/classroom.py --round                      # a class round: 30 students, the class exercise (below)
+    python bench/classroom.py --round --students 4 --minutes 0.2   # a smaller round
+
+`--round` measures a class round instead (`class_round.py` beside this file, which says what it measures).
 
 Data: `../shared/data/cifar10-jpeg.tar.gz` (CIFAR-10 as JPEG files, see ../shared/data/README.md) where it exists, else
 random images written to a temporary folder (the figures are then only a check that the bench runs); `--data` names
@@ -255,6 +259,12 @@ def queued_settings(found: list[dict], arch: str, images: int) -> dict:
 
 
 def main() -> None:
+    if "--round" in sys.argv:
+        import class_round  # bench/class_round.py
+
+        sys.argv.remove("--round")
+        class_round.main()
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=30, help="students, each in a browser session (default 30)")
     parser.add_argument("--images", type=int, default=1000, help="train subset of each training (default 1,000)")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import time
+from datetime import datetime
 
 from cifar_cnn.training.live import FINISHING, VALIDATING
 
@@ -14,6 +16,25 @@ def duration(seconds: float | None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, seconds = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def about(seconds: float) -> str:
+    """A rounded duration for an estimate: "under a minute", "about 3 min", "about 1 h 10 min"."""
+    minutes = round(max(0.0, seconds) / 60)
+    if minutes < 1:
+        return "under a minute"
+    hours, minutes = divmod(minutes, 60)
+    return f"about {hours} h {minutes} min" if hours else f"about {minutes} min"
+
+
+def estimated_start(seconds: float | None, now: float | None = None) -> str:
+    """When a waiting training should start, as a clock time and a duration: "at 10:42, in about 3 min"."""
+    if seconds is None or not math.isfinite(seconds):
+        return "not known yet"
+    if seconds < 15:
+        return "any moment now"
+    at = datetime.fromtimestamp((time.time() if now is None else now) + seconds)
+    return f"at {at:%H:%M}, in {about(seconds)}"
 
 
 def percent(value: float | None) -> str:

@@ -109,6 +109,7 @@ STATUS = {
     "started_at": Field(TIME, required=True),
     "updated_at": Field(TIME, nullable=True),
     "finished_at": Field(TIME, nullable=True),
+    "queue": Field(OBJECT),  # what the classroom queue measured of the run's job (runs.record_queue_times)
 }
 
 METRICS = {

@@ -208,6 +208,14 @@ def update_status(run_dir: Path, state: str, message: str = "") -> None:
             _active_here.discard(str(run_dir.resolve()))
 
 
+def record_queue_times(run_dir: Path, times: dict[str, float | None]) -> None:
+    """Keep in status.json what the classroom queue measured of the run's job ("queue": when it was submitted, left
+    the line and trained its first batch; its training and overhead seconds): a class round's figures come from them."""
+    status = _read_json(run_dir / STATUS_FILE)
+    status["queue"] = {name: round(value, 3) for name, value in times.items() if value is not None}
+    _write_json(run_dir / STATUS_FILE, status)
+
+
 def write_history(run_dir: Path, rows: list[dict[str, float]]) -> None:
     frame = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
     atomic_write(run_dir / HISTORY_FILE, lambda p: frame.to_csv(p, index=False))

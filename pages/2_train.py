@@ -1,4 +1,3 @@
-import time
 from datetime import datetime
 
 import pandas as pd
@@ -193,9 +192,8 @@ def running_job(queue, job, visitor, dataset) -> None:
 
 def waiting_job(queue, job, visitor, starts_in: float | None) -> None:
     """A waiting job's place in line, its estimated start, and Cancel."""
-    when = ("not known until a training like it has run" if starts_in is None else
-            f"in about {format.duration(starts_in)} (at {datetime.fromtimestamp(time.time() + starts_in):%H:%M})")
-    st.info(f"Waiting: number {job.place} in line. Estimated start: {when}.", icon=":material/hourglass_top:")
+    st.info(f"Waiting: number {job.place} in line. Estimated start: {format.estimated_start(starts_in)}.",
+            icon=":material/hourglass_top:")
     if visitor.may_control(job.owner) and st.button("Cancel", icon=":material/close:", key=f"cancel_{job.job_id}"):
         queue.cancel(job.job_id)
         st.rerun()
@@ -276,8 +274,7 @@ def class_queue_table(queue, visitor, drawn: frozenset) -> None:
         if job.state == "running":
             when = f"started {datetime.fromtimestamp(job.started_at):%H:%M:%S}"
         else:
-            seconds = starts.get(job.job_id)
-            when = "estimated start unknown" if seconds is None else f"starts in about {format.duration(seconds)}"
+            when = f"starts {format.estimated_start(starts.get(job.job_id))}"
         rows.append({"place": "running" if job.state == "running" else str(job.place), "owner": job.owner or "-",
                      "training": describe_config(job.config), "when": when})
     st.dataframe(pd.DataFrame(rows), hide_index=True)

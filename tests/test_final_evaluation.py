@@ -131,3 +131,17 @@ def test_finishing_touches_that_give_way_write_nothing(dataset, tmp_path):
         loop.finishing_touches(later, dataset, give_way=give_way)
     after = {path.name: path.read_bytes() for path in later.iterdir() if path.is_file() and path.name != runs.STATUS_FILE}
     assert after == before and not (later / store.FOLDER).exists()
+
+
+def test_the_last_validations_predictions_are_the_final_test_predictions(dataset, tmp_path, monkeypatch):
+    config = TrainConfig(arch="tiny_cnn", epochs=2, batch_size=32)
+    passes = []
+    real_score = loop.score
+    monkeypatch.setattr(loop, "score", lambda model, images, *rest, **named: passes.append(len(images)) or real_score(model, images, *rest, **named))
+    result = train(config, dataset, runs_dir=tmp_path)
+    assert passes == [loop.TRAIN_ACCURACY_IMAGES if len(dataset.x_train) > loop.TRAIN_ACCURACY_IMAGES else len(dataset.x_train)]
+    model = keras.saving.load_model(result.run_dir / runs.MODEL_FILE, compile=False)
+    with np.load(result.run_dir / runs.PREDICTIONS_FILE) as saved:
+        np.testing.assert_allclose(saved["probabilities"], model.predict(dataset.x_test, verbose=0), atol=1e-5)
+    history = pd.read_csv(result.run_dir / runs.HISTORY_FILE)
+    assert read_metrics(result.run_dir)["test_accuracy"] == pytest.approx(history["val_accuracy"].iloc[-1])

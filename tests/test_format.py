@@ -29,3 +29,14 @@ def test_the_progress_line_says_why_no_batch_comes_between_epochs_and_after_the_
 
 def test_a_time_budget_has_no_number_of_epochs_in_the_line():
     assert format.progress_line(snapshot(TRAINING), TrainConfig(minutes=5.0)).startswith("Epoch 3 · batch 7/20 ·")
+
+
+def test_an_estimated_start_is_a_clock_time_and_a_rounded_duration():
+    from datetime import datetime
+
+    now = datetime(2026, 12, 7, 10, 39, 10).timestamp()
+    assert format.estimated_start(170, now) == "at 10:42, in about 3 min"
+    assert format.estimated_start(4000, now) == "at 11:45, in about 1 h 7 min"
+    assert format.estimated_start(25, now) == "at 10:39, in under a minute"
+    assert format.estimated_start(5, now) == "any moment now"
+    assert format.estimated_start(None, now) == "not known yet"

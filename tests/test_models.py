@@ -117,3 +117,15 @@ def test_initialize_whitening_leaves_models_without_whitening_alone():
     initialize_whitening(model, np.zeros((4, 32, 32, 3), dtype=np.uint8))
     for old, new in zip(before, model.weights):
         np.testing.assert_array_equal(old, keras.ops.convert_to_numpy(new))
+
+
+def test_forward_flops_count_each_weight_use_as_a_multiply_and_an_add():
+    import keras
+
+    from cifar_cnn.models import forward_flops
+
+    inputs = keras.Input((8, 8, 3))
+    hidden = keras.layers.Conv2D(4, 3, padding="same")(inputs)  # 8*8 places * 4 filters * 27 weights
+    hidden = keras.layers.BatchNormalization()(hidden)
+    outputs = keras.layers.Dense(10)(keras.layers.Flatten()(hidden))  # 256 inputs * 10 units
+    assert forward_flops(keras.Model(inputs, outputs)) == 2 * (8 * 8 * 4 * 27 + 256 * 10)

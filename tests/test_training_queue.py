@@ -309,3 +309,110 @@ def test_waiting_jobs_get_an_estimated_start_once_a_like_job_has_shown_its_speed
     queue.stop(blocking)
     for job_id in (budgeted, unlike):
         queue.cancel(job_id)
+
+
+def worker_pid(job) -> int:
+    """The worker's process id from JobInfo.worker ("host (process 1234)")."""
+    return int(job.worker.rsplit("process ", 1)[1].rstrip(")"))
+
+
+def model_weights(run_dir) -> list[np.ndarray]:
+    import keras
+
+    return keras.saving.load_model(run_dir / runs.MODEL_FILE, compile=False).get_weights()
+
+
+def test_a_job_in_a_warm_worker_trains_as_in_a_fresh_one(make_queue, dataset):
+    queue = make_queue(concurrency=1)
+    other = TrainConfig(arch="tiny_cnn", epochs=1, batch_size=16, seed=7, learning_rate=0.01)
+    first, between, again = (queue.submit(config, dataset) for config in (SHORT, other, SHORT))
+    wait_until(lambda: finished(queue, first, between, again), "the three jobs to end")
+    jobs = [queue.job(job_id) for job_id in (first, between, again)]
+    assert [job.state for job in jobs] == ["completed"] * 3
+    assert len({worker_pid(job) for job in jobs}) == 1  # one warm process ran all three
+    # The third job starts from a clean Keras state and the same seed: the weights of the first, a fresh worker's.
+    for fresh, warm in zip(model_weights(jobs[0].run_dir), model_weights(jobs[2].run_dir)):
+        np.testing.assert_allclose(warm, fresh, rtol=0, atol=1e-6)
+    assert not np.allclose(model_weights(jobs[1].run_dir)[0], model_weights(jobs[0].run_dir)[0])
+    assert all(job.training_s is not None and job.overhead_s is not None and job.overhead_s > 0 for job in jobs)
+
+
+def test_a_warm_worker_killed_while_it_waits_is_replaced_and_the_next_job_runs(make_queue, dataset):
+    queue = make_queue(concurrency=1)
+    first = queue.submit(SHORT, dataset)
+    wait_until(lambda: finished(queue, first), "the first job to end")
+    pid = worker_pid(queue.job(first))
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not os.path.exists(f"/proc/{pid}"), "the worker process to be gone")
+
+    following = queue.submit(SHORT, dataset)
+    wait_until(lambda: finished(queue, following), "the next job to end")
+    job = queue.job(following)
+    assert job.state == "completed", job.message
+    assert worker_pid(job) != pid
+
+
+def test_a_worker_is_replaced_after_its_share_of_jobs(make_queue, dataset, monkeypatch):
+    from cifar_cnn.classroom import pool
+
+    monkeypatch.setattr(pool, "MAX_JOBS_PER_WORKER", 2)
+    queue = make_queue(concurrency=1)
+    job_ids = [queue.submit(SHORT, dataset) for _ in range(3)]
+    wait_until(lambda: finished(queue, *job_ids), "the three jobs to end")
+    pids = [worker_pid(queue.job(job_id)) for job_id in job_ids]
+    assert pids[0] == pids[1] != pids[2]
+
+
+def test_a_stop_during_the_workers_start_ends_the_job_and_the_next_one_runs(make_queue, dataset):
+    queue = make_queue(concurrency=1, warm_up=False)  # the first job waits for its worker's TensorFlow import
+    doomed = queue.submit(UNTIL_STOPPED, dataset)
+    following = queue.submit(SHORT, dataset)
+    wait_until(lambda: queue.job(doomed).state == "running", "the first job to leave the line")
+    assert not queue.snapshot(doomed).batches  # still starting
+    assert queue.stop(doomed)
+    wait_until(lambda: finished(queue, doomed, following), "both jobs to end")
+    stopped = queue.job(doomed)
+    assert stopped.state == "stopped" and stopped.message.startswith("Stopped by request")
+    assert len(queue.snapshot(doomed).epochs) <= 1  # not one more epoch than the first was left to run
+    assert queue.job(following).state == "completed"
+
+
+def test_finishing_touches_come_when_the_line_is_empty(make_queue, dataset):
+    queue = make_queue(concurrency=1)
+    config = TrainConfig(arch="tiny_cnn", epochs=1, batch_size=32, flip_tta=True)
+    job_id = queue.submit(config, dataset)
+    wait_until(lambda: finished(queue, job_id), "the job to end")
+    listed = json.loads((queue.job(job_id).run_dir / runs.METRICS_FILE).read_text())
+    wait_until(lambda: not queue.job(job_id).touches_pending, "the finishing touches")
+    touched = json.loads((queue.job(job_id).run_dir / runs.METRICS_FILE).read_text())
+    if "pending" in listed:  # the queue's thread may have done them before this test read the file
+        assert listed["test_tta"] == ""
+    assert "pending" not in touched and touched["test_tta"] == "flip test-time augmentation"
+    assert queue.job(job_id).metrics == touched
+    assert list((queue.job(job_id).run_dir / store.FOLDER).glob("top_images-*.npz"))
+
+
+def test_a_time_budget_job_has_an_estimated_start_before_any_job_ran(make_queue, dataset):
+    queue = make_queue(concurrency=1, warm_up=False)
+    budget = TrainConfig(arch="tiny_cnn", epochs=MAX_EPOCHS, minutes=0.5)
+    first, second = (queue.submit(budget, dataset) for _ in range(2))
+    start, end = queue.overheads()  # no job has finished: the guesses
+    seconds = queue.estimated_starts()[second]
+    # The first job's length is its budget plus the overheads, counted from its start a moment ago.
+    assert seconds is not None and 30 + start + end - 10 <= seconds <= 30 + start + end
+    for job_id in (second, first):
+        (queue.cancel if queue.job(job_id).state == "queued" else queue.stop)(job_id)
+
+
+def test_an_epoch_job_of_a_kind_never_run_gets_a_first_guess_from_its_arithmetic(make_queue, dataset):
+    queue = make_queue(concurrency=1, warm_up=False)
+    blocking = queue.submit(TrainConfig(arch="tiny_cnn", epochs=MAX_EPOCHS, minutes=0.5), dataset)
+    small, large = (queue.submit(TrainConfig(arch=arch, epochs=3), dataset) for arch in ("tiny_cnn", "seed_cnn"))
+    after = queue.submit(SHORT, dataset)
+    starts = queue.estimated_starts()
+    # seed_cnn's 31 MFLOPs an image against tiny_cnn's 1: the job after the larger one starts later than that one by more.
+    assert None not in (starts[small], starts[large], starts[after])
+    assert starts[after] - starts[large] > starts[large] - starts[small] > 0
+    for job_id in (after, large, small):
+        queue.cancel(job_id)
+    queue.stop(blocking)

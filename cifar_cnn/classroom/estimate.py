@@ -1,9 +1,10 @@
 """When will a waiting training start? A replay of the first-in, first-out line on the places that free up.
 
 Each running job frees its place when its time left is up; each waiting job, in line order, takes the first place
-free and holds it for as long as it is expected to train. A duration that cannot be guessed yet (no training of that
-kind has run, so its speed is unknown) makes that job's start, and every later one's, unknown: an honest "not known
-yet" beats a confident wrong time.
+free and holds it for as long as it is expected to train, plus the overhead the queue has measured. A job's speed is
+the one seen for its architecture and batch size; until one like it has run, a first guess from its arithmetic
+(`guessed_images_per_s`). A duration that cannot be guessed at all makes that job's start, and every later one's,
+unknown.
 """
 
 from __future__ import annotations
@@ -34,6 +35,19 @@ def estimated_starts(running_seconds_left: Sequence[float | None], waiting_durat
 
 def _known(seconds: float | None) -> float:
     return math.inf if seconds is None or not math.isfinite(seconds) else max(0.0, float(seconds))
+
+
+# A first guess of a training's speed, before the queue has seen one like it: its arithmetic (a forward and a backward
+# pass cost about three forward passes) plus a fixed cost per image (reading, augmenting, the step's own cost),
+# at this many operations per second per CPU of the job. Measured on 2 cores without AVX-512 (bench/RESULTS.md, "A
+# class round"): fast_cnn (40 MFLOPs forward) at 480 images/s, tiny_cnn (1 MFLOP) at about 3,000.
+GUESS_FLOPS_PER_CPU_S = 3.0e10
+IMAGE_COST_FLOPS = 1.5e7
+
+
+def guessed_images_per_s(forward_flops: float, cpus: float, flops_per_cpu_s: float = GUESS_FLOPS_PER_CPU_S) -> float:
+    """Training images per second a job of this arithmetic should reach on `cpus` CPUs."""
+    return max(1.0, cpus) * flops_per_cpu_s / (3 * forward_flops + IMAGE_COST_FLOPS)
 
 
 def expected_seconds(epochs: int, minutes: float | None, images_per_epoch: int, images_per_s: float | None,

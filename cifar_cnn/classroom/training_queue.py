@@ -34,6 +34,7 @@ what happened (and the running ones' run folders, whose app is gone, show as int
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import logging
 import statistics
@@ -51,10 +52,12 @@ import ray.exceptions
 from cifar_cnn import runs
 from cifar_cnn.classroom import run_files
 from cifar_cnn.classroom.cluster import QueueError, default_concurrency, job_share, require_ray
-from cifar_cnn.classroom.estimate import estimated_starts, expected_seconds
+from cifar_cnn.classroom.estimate import (GUESS_FLOPS_PER_CPU_S, IMAGE_COST_FLOPS, estimated_starts, expected_seconds,
+                                          guessed_images_per_s)
 from cifar_cnn.classroom.pool import Worker, WorkerPool
 from cifar_cnn.classroom.relay import LiveMirror, LiveRelay
 from cifar_cnn.data import Dataset
+from cifar_cnn.models import build_model, forward_flops
 from cifar_cnn.paths import default_runs_dir, describe_os_error
 from cifar_cnn.training import TrainConfig
 from cifar_cnn.training.live import FINISHING, LiveSnapshot
@@ -133,6 +136,7 @@ class _Job:
     pool_worker: Worker | None = None
     result_ref: Any = None
     images_per_epoch: int = 0
+    forward_flops: float | None = None  # one image's forward pass: the first guess of its speed
     live: LiveMirror = field(default_factory=LiveMirror)
     first_batch_seen_at: float | None = None  # time.time() when the app received its first and its latest batch
     last_batch_seen_at: float | None = None
@@ -181,6 +185,8 @@ class TrainingQueue:
         self._warm_up = warm_up
         self._touch_ups: collections.deque[_TouchUp] = collections.deque()
         self._touching: _TouchUp | None = None
+        self._share = job_share(self.concurrency, cpus_per_job)  # (CPUs, GPUs) of the jobs started last
+        self._flops_per_cpu_s = GUESS_FLOPS_PER_CPU_S  # what the last training showed, for the first guesses
         self.state_file = Path(state_file) if state_file is not None else None
         self._state_frozen = False  # once closing: the file keeps the unfinished jobs for the next queue
         self._take_over_state_file()
@@ -221,6 +227,7 @@ class TrainingQueue:
         job = _Job(uuid.uuid4().hex[:12], str(owner), config, dataset_ref, time.time())
         train_images = min(config.subset or len(dataset.x_train), len(dataset.x_train))
         job.images_per_epoch = train_images - (int(train_images * config.holdout_fraction) if config.validation == "holdout" else 0)
+        job.forward_flops = _forward_flops(config.arch, json.dumps(config.arch_options, sort_keys=True), dataset.num_classes)
         with self._lock:
             if self._closed:
                 raise QueueError("The training queue is closed; restart the app to train again.")
@@ -270,6 +277,8 @@ class TrainingQueue:
 
     def _expected_seconds(self, job: _Job) -> float | None:
         speed = self._speeds.get((job.config.arch, job.config.batch_size))
+        if speed is None and job.forward_flops and not self._share[1]:  # on GPUs arithmetic says little of the speed
+            speed = guessed_images_per_s(job.forward_flops, self._share[0], self._flops_per_cpu_s)
         return expected_seconds(job.config.epochs, job.config.minutes, job.images_per_epoch, speed, sum(self.overheads()))
 
     def _seconds_left(self, job: _Job) -> float | None:
@@ -420,6 +429,8 @@ class TrainingQueue:
         snapshot = job.live.snapshot()
         if snapshot.images_per_s > 0:
             self._speeds[(job.config.arch, job.config.batch_size)] = snapshot.images_per_s
+            if job.forward_flops and job.cpus:
+                self._flops_per_cpu_s = snapshot.images_per_s * (3 * job.forward_flops + IMAGE_COST_FLOPS) / max(1.0, job.cpus)
 
     def _apply(self, job: _Job, update: dict) -> None:
         job.live.apply(update)
@@ -484,6 +495,13 @@ class TrainingQueue:
         if job.state == "completed" and job.first_batch_seen_at is not None:
             start = max(0.0, job.first_batch_seen_at - job.started_at)
             self._overheads.append((start, max(0.0, job.overhead_s - start)))
+        if job.run_dir is not None:
+            try:
+                runs.record_queue_times(job.run_dir, {"submitted_at": job.submitted_at, "left_line_at": job.started_at,
+                                                      "first_batch_at": job.first_batch_seen_at, "training_s": job.training_s,
+                                                      "overhead_s": job.overhead_s})
+            except (OSError, runs.RunError) as error:  # the figures are a record; the run itself is saved
+                logger.warning("Could not record the queue's times in %s: %s", job.run_dir, error)
 
     def _fail(self, job: _Job, message: str) -> None:
         if job.run_dir is not None:
@@ -522,7 +540,7 @@ class TrainingQueue:
         if self._closed:
             return
         limit = self.concurrency  # asks Ray what the cluster holds: outside the lock, which the pages wait for
-        cpus, gpus = job_share(limit, self._cpus_per_job)
+        cpus, gpus = self._share = job_share(limit, self._cpus_per_job)
         if self._warm_up:
             self._pool.warm_up(limit - (self._touching is not None), cpus, gpus)
         while True:
@@ -663,6 +681,15 @@ class TrainingQueue:
         return JobInfo(job.job_id, job.owner, job.config, job.state, place, job.submitted_at, job.started_at, job.finished_at,
                        job.message, job.run_dir, dict(job.metrics) if job.metrics else None, job.cpus, job.gpus, job.worker,
                        job.stop_requested, job.training_s, job.overhead_s, job.touches_pending)
+
+
+@functools.lru_cache(maxsize=64)
+def _forward_flops(arch: str, options: str, num_classes: int) -> float | None:
+    """One image's forward-pass arithmetic of this architecture (`options`: its JSON); None where it cannot be told."""
+    try:
+        return float(forward_flops(build_model(arch, num_classes, **json.loads(options))))
+    except Exception:  # a guess only: the settings were checked before
+        return None
 
 
 def _give_up_touches(run_dir: Path) -> dict | None:

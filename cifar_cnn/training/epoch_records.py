@@ -67,6 +67,64 @@ class ConfusionCounts(keras.metrics.Metric):
         return {**super().get_config(), "num_classes": self.num_classes}
 
 
+class KeptPredictions(keras.metrics.Metric):
+    """The class probabilities of the last validation, row by row in the order of the validation images.
+
+    The end of a training needs the test set's predictions; when it validates on the test set and nothing trained
+    since the last validation, those are the ones (`loop.FinalEvaluation`), and the pass over the test set is not made
+    twice. Keras resets metrics at the start of every epoch and every validation; training batches, which also come
+    here, are not kept (they would not fit: `images` is the validation set's size)."""
+
+    def __init__(self, images: int, num_classes: int, name: str = "kept_predictions", **kwargs):
+        super().__init__(name=name, dtype="float32", **kwargs)
+        self.images, self.num_classes = images, num_classes
+        self.rows = self.add_variable(shape=(images, num_classes), initializer="zeros", name="rows", aggregation="none")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count", dtype="int32", aggregation="none")
+        self.validating = self.add_variable(shape=(), initializer="zeros", name="validating", dtype="int32", aggregation="none")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
+        batch = ops.shape(y_pred)[0]
+        start = self.count.value
+
+        def keep():
+            self.rows.assign(ops.slice_update(self.rows.value, [start, 0], y_pred))
+            self.count.assign(start + ops.cast(batch, "int32"))
+            return ops.zeros((), "int32")
+
+        fits = ops.logical_and(ops.equal(self.validating.value, 1), ops.less_equal(start + ops.cast(batch, "int32"), self.images))
+        ops.cond(fits, keep, lambda: ops.zeros((), "int32"))
+
+    def result(self):
+        return {}
+
+    def reset_state(self):
+        self.count.assign(0)
+
+    def probabilities(self) -> np.ndarray | None:
+        """The last validation's probabilities, or None when it did not see every validation image."""
+        if int(ops.convert_to_numpy(self.count.value)) != self.images:
+            return None
+        return ops.convert_to_numpy(self.rows.value).copy()
+
+    def get_config(self):
+        return {**super().get_config(), "images": self.images, "num_classes": self.num_classes}
+
+
+class KeepValidationPredictions(keras.callbacks.Callback):
+    """Tells `KeptPredictions` when a validation runs (training batches pass through the same metrics)."""
+
+    def __init__(self, kept: KeptPredictions):
+        super().__init__()
+        self.kept = kept
+
+    def on_test_begin(self, logs=None):
+        self.kept.validating.assign(1)
+
+    def on_test_end(self, logs=None):
+        self.kept.validating.assign(0)
+
+
 class EpochRecords(keras.callbacks.Callback):
     """After every epoch: appends the last validation's confusion matrix and the watch set's predicted classes,
     rewrites the run's `epochs.npz`, and hands the guesses to the live state.

@@ -37,7 +37,8 @@ from cifar_cnn.paths import describe_os_error
 from cifar_cnn.training.batchnorm import RecalibrateBatchNorm, recalibrate_batchnorm
 from cifar_cnn.training.budget import SCHEDULE_RESOLUTION, TimeBudget, schedule_over_budget
 from cifar_cnn.training.config import ConfigError, TrainConfig
-from cifar_cnn.training.epoch_records import ConfusionCounts, EpochRecords, watch_indices
+from cifar_cnn.training.epoch_records import (ConfusionCounts, EpochRecords, KeepValidationPredictions, KeptPredictions,
+                                              watch_indices)
 from cifar_cnn.training.live import FINISHING, LiveHistory, LiveMetrics
 from cifar_cnn.training.lookahead import Lookahead
 from cifar_cnn.training.optimizers import ShiftBoostSGD
@@ -274,12 +275,12 @@ def _train_into(training: _Training) -> TrainResult:
     strategy = make_strategy(config.strategy)
     if config.batch_size < strategy.num_replicas_in_sync:
         raise ConfigError(f"A batch of {config.batch_size} cannot be split over {strategy.num_replicas_in_sync} devices; use a larger batch size.")
-    model, records = _compiled_model(training, strategy)
+    model, records, kept = _compiled_model(training, strategy)
     if live.stop_requested:  # stopped while the model was built: nothing trained, nothing to measure
         return _finish(training, {})
     calibration_images = _calibration_images(training)
     recalibration = RecalibrateBatchNorm(calibration_images)
-    live_metrics = _fit(training, model, strategy, recalibration, records)
+    live_metrics = _fit(training, model, strategy, recalibration, records, kept)
     live.set_phase(FINISHING)
     runs.write_history(run_dir, live.epoch_rows)
     if live_metrics.diverged:
@@ -289,7 +290,9 @@ def _train_into(training: _Training) -> TrainResult:
         recalibrate_batchnorm(model, calibration_images)
     saved_model = runs.save_model(run_dir, model)
     evaluation = FinalEvaluation.for_training(training)
-    metrics = _score_and_save(training, model, evaluation)
+    # The last validation's predictions of the test set, when nothing trained since: the same as a new pass would give.
+    validated = kept.probabilities() if kept is not None and recalibration.current else None
+    metrics = _score_and_save(training, model, evaluation, validated)
     if evaluation.top_images:
         _store_top_images(training.run_dir, training.dataset, saved_model)
     return _finish(training, metrics)
@@ -320,19 +323,22 @@ class FinalEvaluation:
                    train_images=0 if stopped else TRAIN_ACCURACY_IMAGES, top_images=not skipped, pending=pending)
 
 
-def _compiled_model(training: _Training, strategy) -> tuple[keras.Model, EpochRecords | None]:
-    """The model, built and compiled in the strategy's scope, and the per-epoch records that its confusion-matrix
-    metric feeds (None when the training leaves them out)."""
+def _compiled_model(training: _Training, strategy) -> tuple[keras.Model, EpochRecords | None, KeptPredictions | None]:
+    """The model, built and compiled in the strategy's scope; the per-epoch records that its confusion-matrix metric
+    feeds (None when the training leaves them out); the metric that keeps the last validation's test-set predictions
+    (None unless it validates on the test set, on one device)."""
     config, dataset = training.config, training.dataset
     with strategy.scope():
         model = build_for_training(config, dataset.num_classes, training.split.x_train)
         counts = ConfusionCounts(dataset.num_classes) if training.epoch_records else None
+        kept = (KeptPredictions(len(dataset.x_test), dataset.num_classes)
+                if config.validation == "test" and strategy.num_replicas_in_sync == 1 else None)
         model.compile(optimizer=make_optimizer(config, training.steps_per_epoch), loss=make_loss(config),
-                      metrics=["accuracy", *([counts] if counts is not None else [])])
+                      metrics=["accuracy", *(metric for metric in (counts, kept) if metric is not None)])
     if counts is None:
-        return model, None
+        return model, None, kept
     watched = watch_indices(dataset.y_test, dataset.num_classes)
-    return model, EpochRecords(counts, training.run_dir, dataset.x_test[watched], watched, dataset.y_test[watched], training.live)
+    return model, EpochRecords(counts, training.run_dir, dataset.x_test[watched], watched, dataset.y_test[watched], training.live), kept
 
 
 def _calibration_images(training: _Training) -> np.ndarray:
@@ -341,7 +347,7 @@ def _calibration_images(training: _Training) -> np.ndarray:
     return x_train[np.random.default_rng(training.config.seed).permutation(len(x_train))[:BATCHNORM_CALIBRATION_IMAGES]]
 
 
-def _training_callbacks(training: _Training, recalibration: RecalibrateBatchNorm, records=None):
+def _training_callbacks(training: _Training, recalibration: RecalibrateBatchNorm, records=None, kept=None):
     """The callbacks of `fit`, in the order they must run, and the live metrics among them.
 
     The time budget comes first, so that it pauses its clock before the BatchNorm re-estimation that precedes
@@ -359,12 +365,12 @@ def _training_callbacks(training: _Training, recalibration: RecalibrateBatchNorm
         callbacks.append(Lookahead(budget.fraction_used) if budget else Lookahead(total_steps=config.epochs * steps_per_epoch))
     live_metrics = LiveMetrics(training.live, config.epochs, images_per_epoch, config.batch_size, budget,
                                read_interval_s=LIVE_READ_INTERVAL_ON_GPU_S if devices.gpus() else 0.0)
-    ordered = [*([budget] if budget else []), *callbacks, recalibration, *([records] if records else []),
-               live_metrics, _HistoryWriter(training.run_dir, training.live)]
+    ordered = [*([budget] if budget else []), *callbacks, recalibration, *([KeepValidationPredictions(kept)] if kept else []),
+               *([records] if records else []), live_metrics, _HistoryWriter(training.run_dir, training.live)]
     return ordered, live_metrics
 
 
-def _fit(training: _Training, model, strategy, recalibration: RecalibrateBatchNorm, records=None):
+def _fit(training: _Training, model, strategy, recalibration: RecalibrateBatchNorm, records=None, kept=None):
     """`model.fit` on the split data with every callback; returns the live metrics (which know whether the loss diverged).
 
     A stop request ends the epoch after the current batch without validating it (and ends a validation under way):
@@ -373,7 +379,7 @@ def _fit(training: _Training, model, strategy, recalibration: RecalibrateBatchNo
     x_train, y_train, x_val, y_val = training.split
     if config.label_smoothing:  # smoothing needs one-hot targets
         y_train, y_val = (keras.utils.to_categorical(y, dataset.num_classes) for y in (y_train, y_val))
-    ordered, live_metrics = _training_callbacks(training, recalibration, records)
+    ordered, live_metrics = _training_callbacks(training, recalibration, records, kept)
     _skip_validation_once_stopped(model, training.live)
     # Made outside the strategy's scope: the alternating flips' tf.Variable must not be mirrored.
     training_batches = pipeline.training_dataset(x_train, y_train, config.batch_size, augment=config.augment,
@@ -393,12 +399,17 @@ def _skip_validation_once_stopped(model: keras.Model, live: LiveHistory) -> None
     model._should_eval = lambda epoch, validation_freq: not live.stop_requested and should_eval(epoch, validation_freq)
 
 
-def _score_and_save(training: _Training, model, evaluation: FinalEvaluation) -> dict:
+def _score_and_save(training: _Training, model, evaluation: FinalEvaluation, validated: np.ndarray | None = None) -> dict:
     """Test accuracy and loss (with the TTA `evaluation` allows), written with the test predictions, and the accuracy
-    on a sample of the training images (none for a stopped training)."""
+    on a sample of the training images (none for a stopped training). `validated`: the test set's plain predictions
+    from the last validation, used instead of a new pass when no TTA is due."""
     dataset, split = training.dataset, training.split
-    test_probabilities, test_loss, test_accuracy = score(model, dataset.x_test, dataset.y_test,
-                                                         flip_tta=evaluation.flip_tta, shift_tta=evaluation.shift_tta)
+    if validated is not None and not (evaluation.flip_tta or evaluation.shift_tta):
+        test_probabilities = validated
+        test_loss, test_accuracy = cross_entropy_and_accuracy(validated, dataset.y_test)
+    else:
+        test_probabilities, test_loss, test_accuracy = score(model, dataset.x_test, dataset.y_test,
+                                                             flip_tta=evaluation.flip_tta, shift_tta=evaluation.shift_tta)
     metrics = {"test_accuracy": test_accuracy, "test_loss": test_loss,
                "test_tta": inference.describe_tta(evaluation.flip_tta, evaluation.shift_tta)}
     if evaluation.train_images:
