@@ -185,7 +185,10 @@ def test_the_run_folder_is_the_one_training_in_process_writes(make_queue, datase
     queued_metrics, own_metrics = read_json(queued.run_dir, runs.METRICS_FILE), read_json(in_process, runs.METRICS_FILE)
     assert queued_metrics == queued.metrics and sorted(queued_metrics) == sorted(own_metrics)
     queued_status, own_status = read_json(queued.run_dir, runs.STATUS_FILE), read_json(in_process, runs.STATUS_FILE)
-    assert sorted(queued_status) == sorted(own_status)
+    assert sorted(set(queued_status) - {"queue"}) == sorted(own_status)
+    # The queue's record of the job: when it left the line, its training and overhead seconds.
+    assert {"submitted_at", "left_line_at", "first_batch_at", "training_s", "overhead_s"} <= set(queued_status["queue"])
+    assert queued_status["queue"]["left_line_at"] == pytest.approx(queued.started_at, abs=0.01)
     assert (queued_status["state"], queued_status["pid"]) == ("completed", os.getpid())  # the app owns the run
     queued_history, own_history = (pd.read_csv(folder / runs.HISTORY_FILE) for folder in (queued.run_dir, in_process))
     assert list(queued_history.columns) == list(own_history.columns) and len(queued_history) == len(own_history)
