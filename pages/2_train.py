@@ -11,6 +11,7 @@ from cifar_cnn.training.presets import CUSTOM, PRESETS, build_config, preset_set
 from cifar_cnn.training import (LEARNING_RATE_RANGE, MAX_EPOCHS, MAX_MINUTES, MAX_NAME_LENGTH, MAX_SEED, OPTIMIZERS, PRECISIONS,
                                 STRATEGIES, ConfigError, describe_config, settings_table)
 from cifar_cnn import format
+from cifar_cnn.classroom.cluster import CONCURRENCY_RULE
 from cifar_cnn.ui.classroom import queue_holder, submit_trainings, training_queue
 from cifar_cnn.ui.live_panel import rerun_when_the_queue_changes, training_panel
 from cifar_cnn.ui.sidebar import setup_page, select_run
@@ -295,9 +296,10 @@ def queue_controls(queue, visitor) -> None:
     """How many trainings run at once, and stopping or cancelling anyone's."""
     with st.expander("Queue settings" + (" (teacher)" if visitor.key_configured else ""), icon=":material/settings:"):
         left, right = st.columns(2)
+        st.caption(CONCURRENCY_RULE)
         at_once = left.number_input("Trainings at once", 1, 64, queue.concurrency, key="concurrency",
-                                    help="Each training gets an equal share of the machine's CPUs (or its GPUs). Two cores "
-                                    "per training suit a CPU; running jobs go on when this changes.")
+                                    help="Each training gets an equal share of the machine's CPUs (or its GPUs); running "
+                                    "jobs go on when this changes.")
         if left.button("Apply", key="apply_concurrency") and at_once != queue.concurrency:
             queue.set_concurrency(int(at_once))
             st.rerun()

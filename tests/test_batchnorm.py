@@ -23,7 +23,7 @@ def test_statistics_match_the_inputs_inference_will_see():
     keras.utils.set_random_seed(0)
     model = dropout_then_batchnorm()
     data = np.random.default_rng(0).normal(2.0, 3.0, (512, 8)).astype("float32")
-    assert recalibrate_batchnorm(model, data, batch_size=100) == 2
+    assert recalibrate_batchnorm(model, data) == 2
     for name in ("first", "second"):
         norm = model.get_layer(name)
         seen = keras.ops.convert_to_numpy(keras.Model(model.inputs, norm.input)(data, training=False))
@@ -56,4 +56,11 @@ def test_recalibrating_a_library_model_raises_no_warning():
     images = np.random.default_rng(2).integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # Keras warned about the input's structure on every batch
-        recalibrate_batchnorm(model, images, batch_size=32)
+        recalibrate_batchnorm(model, images)
+
+
+def test_recalibration_leaves_dropout_and_momentum_as_they_were():
+    model = dropout_then_batchnorm()
+    recalibrate_batchnorm(model, np.random.default_rng(3).normal(size=(64, 8)).astype("float32"))
+    assert [layer.rate for layer in model.layers if isinstance(layer, layers.Dropout)] == [0.5]
+    assert [layer.momentum for layer in model.layers if isinstance(layer, layers.BatchNormalization)] == [0.99, 0.99]

@@ -183,10 +183,27 @@ def largest_node(resource: str) -> float:
     return float(max(amounts, default=0.0))
 
 
+# The rule for how many trainings run at once, with the measurements behind it (bench/RESULTS.md, "A class round";
+# 2 cores without AVX-512, `bench/job_phases.py --at-once 1|2`). Two at once on 2 cores, one core each, finish a line
+# sooner: one job's start and end (building and tracing its model, the final evaluation, writing its run) overlap
+# the other's training, and TensorFlow gains less than twice from a second thread. Six 1-second tiny_cnn trainings
+# took 0.68 of the time one at a time takes. But a time-budget training then trains on one core for its minutes:
+# the class exercise (the fast preset for 0.5 minutes) reached 49% instead of 60%, and a lesson's trainings are
+# mostly budgets. So each training gets two cores (or a GPU) by default; a teacher whose class trains many short
+# fixed trainings sets two at once under Queue settings, where the page says what each choice costs.
+CORES_PER_TRAINING = 2
+CONCURRENCY_RULE = (
+    "By default each training gets two CPU cores (or one GPU): one training at once on a 2-core laptop. Two at once, "
+    "one core each, finish a line of short trainings in about two thirds of the time (their start-up and final "
+    "evaluation overlap), but a time-budget training then trains on one core: the class exercise (fast preset, "
+    "0.5 minutes) reached 49% test accuracy instead of 60% on 2 cores.")
+
+
 def default_concurrency() -> int:
-    """Trainings at once by default: one per GPU where the cluster has GPUs, else one per two CPU cores; at least one."""
+    """Trainings at once by default: one per GPU where the cluster has GPUs, else one per `CORES_PER_TRAINING` CPU
+    cores (`CONCURRENCY_RULE` says why); at least one."""
     cpus, gpus = cluster_totals()
-    return max(1, int(gpus) if gpus >= 1 else int(cpus) // 2)
+    return max(1, int(gpus) if gpus >= 1 else int(cpus) // CORES_PER_TRAINING)
 
 
 def job_share(concurrency: int, cpus_per_job: float | None = None) -> tuple[float, float]:

@@ -39,10 +39,11 @@ def _known(seconds: float | None) -> float:
 
 # A first guess of a training's speed, before the queue has seen one like it: its arithmetic (a forward and a backward
 # pass cost about three forward passes) plus a fixed cost per image (reading, augmenting, the step's own cost),
-# at this many operations per second per CPU of the job. Measured on 2 cores without AVX-512 (bench/RESULTS.md, "A
-# class round"): fast_cnn (40 MFLOPs forward) at 480 images/s, tiny_cnn (1 MFLOP) at about 3,000.
-GUESS_FLOPS_PER_CPU_S = 3.0e10
-IMAGE_COST_FLOPS = 1.5e7
+# at this many operations per second per CPU of the job. Fitted to two trainings on 2 cores without AVX-512
+# (bench/RESULTS.md, "A class round"): fast_cnn (40 MFLOPs forward, batch 256) at 480 images/s, tiny_cnn (1 MFLOP,
+# batch 64) at about 5,000. The first job of any kind then corrects the rate for the machine at hand.
+GUESS_FLOPS_PER_CPU_S = 3.1e10
+IMAGE_COST_FLOPS = 9e6
 
 
 def guessed_images_per_s(forward_flops: float, cpus: float, flops_per_cpu_s: float = GUESS_FLOPS_PER_CPU_S) -> float:
