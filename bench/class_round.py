@@ -9,7 +9,8 @@ Ray with its defaults (how many trainings at once included); the data `../shared
 `--data`). Each student is a Playwright context of Debian's Chromium at 1280x720. The browsers, the server and the
 trainings share this machine's CPUs, as on a teacher's laptop.
 
-1. Warm-up: one page opens the Train page (the dataset loads, Ray and the queue's workers start): no figure.
+1. Warm-up: one page opens the Train page (the dataset loads, Ray and the queue's workers start), then `--settle`
+   seconds pass, as when a teacher opens the app before the lesson: no figure.
 2. student-01 submits on the empty line; `first_point_empty_line_s` is from the click on Train to the first batch
    in the page's progress line.
 3. The other students submit at once (each opens the Train page with their name, turns off the quick demo, picks
@@ -75,7 +76,10 @@ async def open_train_page(browser, url: str, name: str):
 
 
 async def choose_the_exercise(page, minutes: float) -> None:
-    """Quick demo off, the fast preset, the budget typed."""
+    """Quick demo off, the fast preset, the budget typed; each checked after the page's rerun (a value typed while
+    a rerun is under way can be reset by it)."""
+    from playwright.async_api import expect
+
     await page.get_by_text("Quick demo", exact=True).click()
     recipe = page.get_by_role("combobox", name="Recipe")
     await recipe.wait_for()
@@ -84,6 +88,7 @@ async def choose_the_exercise(page, minutes: float) -> None:
         await recipe.click()
         try:
             await page.get_by_role("option", name="fast preset", exact=True).click(timeout=10_000)
+            await expect(page.get_by_text("The preset sets, on this machine:")).to_be_visible(timeout=20_000)
             break
         except Exception:
             if attempt == 2:
@@ -91,9 +96,14 @@ async def choose_the_exercise(page, minutes: float) -> None:
             await idle(page)
     await idle(page)
     budget = page.get_by_role("spinbutton", name="Time budget in minutes (0 = none)")
-    await budget.fill(f"{minutes:g}")
-    await budget.press("Enter")
-    await idle(page)
+    for attempt in range(3):
+        await budget.fill(f"{minutes:g}")
+        await budget.press("Enter")
+        await page.wait_for_timeout(500)  # the rerun the value starts
+        await idle(page)
+        if float(await budget.input_value() or 0) == minutes and await page.get_by_role("spinbutton", name="Epochs").is_disabled():
+            return
+    raise AssertionError(f"the time budget did not take the value {minutes:g}")
 
 
 async def submit(browser, url: str, name: str, minutes: float, clicks: dict, keep: bool = False):
@@ -102,6 +112,8 @@ async def submit(browser, url: str, name: str, minutes: float, clicks: dict, kee
     clicks[name] = time.time()
     await page.get_by_role("button", name="Train", exact=True).click()
     await page.get_by_role("heading", name=f"Your trainings, {name}", exact=True).wait_for()
+    # The job's settings line says the budget: the exercise was queued, not the defaults.
+    await page.locator("[data-testid=stMain]").get_by_text(re.compile(rf"{minutes:g}-minute budget")).first.wait_for()
     if keep:
         return page
     await page.context.close()
@@ -202,6 +214,7 @@ async def the_round(args, url: str, artifacts: Path) -> dict:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         warm = await open_train_page(browser, url, "teacher")  # dataset, Ray, the queue's workers: no figure
         await warm.context.close()
+        await asyncio.sleep(args.settle)  # the teacher opened the app before the lesson: its workers are ready
         print("warm", flush=True)
 
         first = await submit(browser, url, students[0], args.minutes, clicks, keep=True)
@@ -282,6 +295,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REAL_DATA, help=f"a CIFAR-10 copy (default {REAL_DATA})")
     parser.add_argument("--stop-after", type=float, default=10.0, help="seconds of training before student-02 stops (default 10)")
     parser.add_argument("--estimate-every", type=float, default=15.0, help="seconds between estimate readings (default 15)")
+    parser.add_argument("--settle", type=float, default=30.0, help="seconds between the warm-up and the first student (default 30)")
     parser.add_argument("--timeout-min", type=float, default=60.0, help="give up on the line after this long (default 60)")
     args = parser.parse_args()
     if args.students < 2:
