@@ -17,6 +17,7 @@ older checkout (`git worktree add /tmp/old COMMIT`, then `python /path/to/bench/
 
     python bench/job_phases.py --data ../shared/data/cifar10-jpeg.tar.gz --kind fast     # fast preset, 0.5-minute budget
     python bench/job_phases.py --data ../shared/data/cifar10-jpeg.tar.gz --kind tiny     # tiny_cnn, 5,000 images, 1 epoch
+    python bench/job_phases.py --data ../shared/data/cifar10-jpeg.tar.gz --kind demo --jobs 1  # the Quick demo, start to end
     python bench/job_phases.py --synthetic --kind tiny --jobs 2                          # a check that the bench runs
 
 `--part end` instead trains one job in-process and times each step after its last batch (`cifar_cnn.training.loop`'s
@@ -37,8 +38,9 @@ parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.R
 source = parser.add_mutually_exclusive_group(required=True)
 source.add_argument("--data", help="local CIFAR-10 copy (see README)")
 source.add_argument("--synthetic", action="store_true", help="random images (a check that the bench runs)")
-parser.add_argument("--kind", choices=("fast", "tiny"), default="fast",
-                    help="fast: the fast preset with a 0.5-minute budget; tiny: tiny_cnn on 5,000 images for 1 epoch")
+parser.add_argument("--kind", choices=("fast", "tiny", "demo"), default="fast",
+                    help="fast: the fast preset with a 0.5-minute budget; tiny: tiny_cnn on 5,000 images for 1 epoch; "
+                         "demo: the Train page's Quick demo (the fast preset for 1 minute)")
 parser.add_argument("--jobs", type=int, default=5, help="jobs in line (default 5)")
 parser.add_argument("--at-once", type=int, default=1, help="trainings at once, sharing the CPUs (default 1)")
 parser.add_argument("--part", choices=("queue", "end"), default="queue", help="queue (default) or end (in-process steps)")
@@ -58,8 +60,8 @@ from measure import cpu_flags  # noqa: E402 - bench/measure.py
 
 
 def the_config():
-    if args.kind == "fast":
-        return build_config("fast", minutes=0.5)
+    if args.kind in ("fast", "demo"):
+        return build_config("fast", minutes=0.5 if args.kind == "fast" else 1.0)
     return build_config(arch="tiny_cnn", epochs=1, subset=5000)
 
 

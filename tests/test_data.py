@@ -162,6 +162,7 @@ def test_failed_download_says_how_to_use_a_local_copy(keras_cifar10, cache_dir):
     assert cache_files(cache_dir) == []
 
 
+@pytest.mark.slow
 def test_importing_the_data_package_does_not_import_tensorflow():
     import subprocess
 

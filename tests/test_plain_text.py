@@ -91,6 +91,7 @@ def test_hostile_class_names_show_as_text_in_a_browser_and_fetch_nothing(hostile
 
 
 @needs_chromium
+@pytest.mark.slow
 def test_the_html_report_shows_hostile_class_names_as_text(hostile_run, tmp_path):
     data, artifacts = hostile_run
     run_id = sorted((artifacts / "runs").iterdir())[0].name

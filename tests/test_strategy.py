@@ -32,6 +32,7 @@ print(json.dumps({{"replicas": replicas, "state": result.state, "message": resul
 """
 
 
+@pytest.mark.slow
 def test_mirrored_training_over_two_logical_cpus(tmp_path):
     script = SCRIPT.format(root=str(ROOT), tests=str(ROOT / "tests"), runs=str(tmp_path / "runs"))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)

@@ -550,8 +550,9 @@ class TrainingQueue:
                     return
             # Outside the lock: taking a waiting worker asks it whether it is still alive.
             worker = self._pool.take(cpus, gpus, limit - (self._touching is not None))
-            if worker is None:  # the last free worker is doing a run's finishing touches: it gives way
-                self._relay.request_stop.remote(self._touching.touch_id)
+            if worker is None:
+                if self._touching is not None:  # the last free worker is doing a run's finishing touches: it gives way
+                    self._relay.request_stop.remote(self._touching.touch_id)
                 return
             with self._lock:
                 if not self._line or self._closed:
