@@ -47,14 +47,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from classroom import CHROMIUM, CHROMIUM_ARGS, REAL_DATA, VIEWPORT, percentile, read_runs, unfinished_jobs  # bench/classroom.py
 from measure import cpu_flags, log_tail, start_app, stop_app  # bench/measure.py
 
-ROOT = Path(__file__).resolve().parent.parent
-REAL_DATA = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-VIEWPORT = {"width": 1280, "height": 720}
 PAGE_TIMEOUT_MS = 300_000  # 30 browsers on the 2 cores that serve and train: a page can take minutes
 ESTIMATE = re.compile(r"Waiting: number (\d+) in line\. Estimated start: (?:at \d\d:\d\d, in )?(under a minute|about (?:(\d+) h )?(\d+) min|any moment now)")
 
@@ -82,9 +77,18 @@ async def choose_the_exercise(page, minutes: float) -> None:
     a rerun is under way can be reset by it)."""
     from playwright.async_api import expect
 
-    await page.get_by_text("Quick demo", exact=True).click()
     recipe = page.get_by_role("combobox", name="Recipe")
-    await recipe.wait_for()
+    demo_on = page.get_by_text(re.compile(r"^Quick demo: the fast preset"))
+    deadline = time.monotonic() + PAGE_TIMEOUT_MS / 1000
+    # The page reruns whenever the class's queue changes, and a click that lands during a rerun can be lost: click the
+    # switch only while the quick demo's caption shows it on, until the Recipe box shows it off.
+    while not await recipe.is_visible():
+        if time.monotonic() > deadline:
+            raise AssertionError("the quick demo could not be turned off")
+        if await demo_on.is_visible():
+            await idle(page)
+            await page.get_by_text("Quick demo", exact=True).click()
+        await page.wait_for_timeout(2000)
     await idle(page)
     for attempt in range(3):  # a rerun that lands while the list is open closes it: open it again
         await recipe.click()
@@ -182,34 +186,6 @@ async def sample_estimates(browser, url: str, students: list[str], samples: list
     await page.context.close()
 
 
-def read_runs(runs_dir: Path) -> list[dict]:
-    found = []
-    for run_dir in sorted(runs_dir.iterdir()) if runs_dir.is_dir() else []:
-        if run_dir.is_dir() and not run_dir.name.startswith("."):
-            entry = {"run": run_dir.name}
-            for name in ("config", "status", "metrics"):
-                try:
-                    entry[name] = json.loads((run_dir / f"{name}.json").read_text())
-                except (OSError, ValueError):
-                    entry[name] = {}
-            found.append(entry)
-    return found
-
-
-def unfinished_jobs(artifacts: Path) -> int | None:
-    try:
-        return len(json.loads((artifacts / "queue.json").read_text()).get("jobs", []))
-    except (OSError, ValueError):
-        return None
-
-
-def percentile(values: list[float], share: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
-
-
 async def the_round(args, url: str, artifacts: Path) -> dict:
     from playwright.async_api import async_playwright
 
@@ -279,6 +255,8 @@ def figures(args, outcome: dict, found: list[dict]) -> dict:
             continue
         wait = actual - sample["read_at"]
         errors.append(abs(sample["starts_in_s"] - wait) / max(wait, 120.0))
+        print(f"  estimate for {sample['student']} (place {sample['place']}): {sample['starts_in_s']:.0f} s, "
+              f"actual {wait:.0f} s, error {errors[-1]:.2f}", flush=True)
     accuracies = [entry["metrics"].get("test_accuracy") for entry in completed if entry["metrics"].get("test_accuracy") is not None]
     return {
         "students": args.students, "minutes": args.minutes, "completed": len(completed),
@@ -324,7 +302,7 @@ def main() -> None:
             raise
         finally:
             stop_app(server)
-        found = read_runs(artifacts / "runs")
+        found = read_runs(artifacts / "runs", files=("config", "status", "metrics"))
     result = figures(args, outcome, found)
     for name, value in result.items():
         if name != "problems":

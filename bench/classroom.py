@@ -172,13 +172,14 @@ def unfinished_jobs(artifacts: Path) -> int | None:
         return None
 
 
-def read_runs(runs_dir: Path) -> list[dict]:
+def read_runs(runs_dir: Path, files: tuple[str, ...] = ("config", "status")) -> list[dict]:
+    """Each run folder's JSON `files` ("config" for config.json...), with what could not be read under "problems"."""
     found = []
     for run_dir in sorted(runs_dir.iterdir()) if runs_dir.is_dir() else []:
         if not run_dir.is_dir() or run_dir.name.startswith("."):
             continue
         entry = {"run": run_dir.name}
-        for name in ("config", "status"):
+        for name in files:
             try:
                 entry[name] = json.loads((run_dir / f"{name}.json").read_text())
             except (OSError, ValueError) as error:

@@ -210,7 +210,7 @@ def forward_flops(model: keras.Model) -> int:
     """Floating-point operations of one image's forward pass through the convolutions and dense layers (a multiply
     and an add each per weight use); the rest (BatchNorm, pooling, activations) is small beside them."""
     total = 0
-    for layer in _all_layers(model):
+    for layer in all_layers(model):
         if isinstance(layer, keras.layers.Conv2D):
             height, width, channels_out = layer.output.shape[1:4]
             kernel_height, kernel_width = layer.kernel_size
@@ -221,9 +221,10 @@ def forward_flops(model: keras.Model) -> int:
     return int(total)
 
 
-def _all_layers(model: keras.Model):
+def all_layers(model: keras.Model):
+    """Every layer of `model`, those of the models nested in it included (not the nested models themselves)."""
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
+            yield from all_layers(layer)
         else:
             yield layer

@@ -34,6 +34,9 @@ DEADLINE_S = 90  # a job's worker starts in about 5 s on 2 free cores; generous 
 
 @pytest.fixture(scope="session")
 def ray_cluster():
+    # A Ray of this module's own: a queue that an earlier module's app made (st.cache_resource keeps it) would still
+    # hold the CPUs its warm workers were given.
+    stop_ray()
     description = start_ray(num_cpus=2)
     yield description
     stop_ray()
@@ -314,6 +317,14 @@ def test_waiting_jobs_get_an_estimated_start_once_a_like_job_has_shown_its_speed
         queue.cancel(job_id)
 
 
+def end_job(queue: TrainingQueue, job_id: str) -> None:
+    """Cancel a waiting job or stop a running one, whichever it is by now (it may start meanwhile)."""
+    try:
+        queue.cancel(job_id)
+    except QueueError:  # it started
+        queue.stop(job_id)
+
+
 def worker_pid(job) -> int:
     """The worker's process id from JobInfo.worker ("host (process 1234)")."""
     return int(job.worker.rsplit("process ", 1)[1].rstrip(")"))
@@ -404,7 +415,7 @@ def test_a_time_budget_job_has_an_estimated_start_before_any_job_ran(make_queue,
     # The first job's length is its budget plus the overheads, counted from its start a moment ago.
     assert seconds is not None and 30 + start + end - 10 <= seconds <= 30 + start + end
     for job_id in (second, first):
-        (queue.cancel if queue.job(job_id).state == "queued" else queue.stop)(job_id)
+        end_job(queue, job_id)
 
 
 def test_an_epoch_job_of_a_kind_never_run_gets_a_first_guess_from_its_arithmetic(make_queue, dataset):
@@ -416,6 +427,5 @@ def test_an_epoch_job_of_a_kind_never_run_gets_a_first_guess_from_its_arithmetic
     # seed_cnn's 31 MFLOPs an image against tiny_cnn's 1: the job after the larger one starts later than that one by more.
     assert None not in (starts[small], starts[large], starts[after])
     assert starts[after] - starts[large] > starts[large] - starts[small] > 0
-    for job_id in (after, large, small):
-        queue.cancel(job_id)
-    queue.stop(blocking)
+    for job_id in (after, large, small, blocking):
+        end_job(queue, job_id)
