@@ -295,8 +295,8 @@ def class_queue(queue, visitor, drawn: frozenset) -> None:
 def queue_controls(queue, visitor) -> None:
     """How many trainings run at once, and stopping or cancelling anyone's."""
     with st.expander("Queue settings" + (" (teacher)" if visitor.key_configured else ""), icon=":material/settings:"):
-        left, right = st.columns(2)
         st.caption(CONCURRENCY_RULE)
+        left, right = st.columns(2)
         at_once = left.number_input("Trainings at once", 1, 64, queue.concurrency, key="concurrency",
                                     help="Each training gets an equal share of the machine's CPUs (or its GPUs); running "
                                     "jobs go on when this changes.")
