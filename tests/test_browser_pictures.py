@@ -4,7 +4,7 @@ warned about and a wide one can be padded instead of cropped."""
 import pytest
 from PIL import Image
 
-from browser import browser_page, needs_chromium, streamlit_server
+from browser import browser_page, needs_chromium, streamlit_server, wait_until_idle
 from cifar_cnn import runs
 from synthetic_data import write_image_folder
 from test_gradcam import red_detector
@@ -42,6 +42,7 @@ def test_a_wide_upload_can_be_padded_and_a_tiny_one_is_warned_about(app_url, tmp
 
         page.locator("input[type=file]").set_input_files(str(tmp_path / "dot.png"))
         page.get_by_text("This image is only 1x1 pixels; the model sees 32x32").wait_for()
+        wait_until_idle(page)  # the wide picture's choice stays on the page until the run that drops it has ended
         assert page.get_by_text("Pad: keep all of it").count() == 0  # a square picture: nothing to choose
 
 
