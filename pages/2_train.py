@@ -12,7 +12,8 @@ from cifar_cnn.training import (LEARNING_RATE_RANGE, MAX_EPOCHS, MAX_MINUTES, MA
                                 STRATEGIES, ConfigError, describe_config, settings_table)
 from cifar_cnn import format
 from cifar_cnn.classroom.cluster import CONCURRENCY_RULE
-from cifar_cnn.ui.classroom import queue_holder, submit_trainings, training_queue
+from cifar_cnn.classroom.training_queue import CAP_EXTRA, CAP_PER_STUDENT, MAX_CAP
+from cifar_cnn.ui.classroom import queue_holder, submit_trainings, survives_engine_stop, training_queue
 from cifar_cnn.ui.live_panel import rerun_when_the_queue_changes, training_panel
 from cifar_cnn.ui.sidebar import setup_page, select_run
 from cifar_cnn.ui.text import plain
@@ -195,6 +196,8 @@ def waiting_job(queue, job, visitor, starts_in: float | None) -> None:
     """A waiting job's place in line, its estimated start, and Cancel."""
     st.info(f"Waiting: number {job.place} in line. Estimated start: {format.estimated_start(starts_in)}.",
             icon=":material/hourglass_top:")
+    if queue.capacity_problem:
+        st.warning(plain(queue.capacity_problem))
     if visitor.may_control(job.owner) and st.button("Cancel", icon=":material/close:", key=f"cancel_{job.job_id}"):
         queue.cancel(job.job_id)
         st.rerun()
@@ -208,6 +211,7 @@ def unfinished_job(queue, job, visitor, dataset) -> None:
         st.fragment(live_job)(queue, job.job_id, job.state, visitor, dataset)
 
 
+@survives_engine_stop
 def live_job(queue, job_id: str, drawn_state: str, visitor, dataset) -> None:
     """The live part of one training, a fragment: its panel reruns it when someone presses Stop, and the whole page when
     the job starts or ends (the heading, the sidebar's runs and the finished results change)."""
@@ -258,6 +262,7 @@ def your_trainings(queue, visitor, dataset) -> frozenset:
     return unfinished
 
 
+@survives_engine_stop
 def class_queue_table(queue, visitor, drawn: frozenset) -> None:
     """Everyone's waiting and running trainings, in the order they run, redrawn when the queue changes (and every
     QUEUE_REFRESH_S while some wait: their estimated starts drift)."""
@@ -269,6 +274,8 @@ def class_queue_table(queue, visitor, drawn: frozenset) -> None:
     if not jobs:
         st.caption("Nobody's training waits or runs.")
         return
+    if queue.capacity_problem and (visitor.is_teacher or visitor.single_user):
+        st.warning(plain(queue.capacity_problem))
     starts = queue.estimated_starts()
     rows = []
     for job in sorted(jobs, key=lambda job: (job.state != "running", job.place or 0)):
@@ -303,6 +310,15 @@ def queue_controls(queue, visitor) -> None:
         if left.button("Apply", key="apply_concurrency") and at_once != queue.concurrency:
             queue.set_concurrency(int(at_once))
             st.rerun()
+        st.caption(f"The class's line holds at most {queue.max_unfinished} trainings waiting or running"
+                   + (" (your limit)." if queue.cap_is_set else f" ({CAP_PER_STUDENT} per student who has trained plus "
+                      f"{CAP_EXTRA}: it grows as students join)."))
+        limit = left.number_input("Most trainings in the line (0 = the rule above)", 0, MAX_CAP,
+                                  queue.max_unfinished if queue.cap_is_set else 0, key="line_limit",
+                                  help="A click that would make the line longer is refused, saying so; jobs already in line stay.")
+        if left.button("Apply", key="apply_line_limit"):
+            queue.set_max_unfinished(int(limit) or None)
+            st.rerun()
         unfinished = [job for job in queue.jobs() if not job.is_finished]
         if unfinished:
             labels = {job.job_id: f"{job.owner or 'no name'}: {describe_config(job.config)} ({job.state})" for job in unfinished}
@@ -316,14 +332,20 @@ def queue_controls(queue, visitor) -> None:
                 st.rerun()
 
 
-context = setup_page("Train")
-st.title("Train")
-dataset = context.dataset
-queue = training_queue()
-if queue is not None:
-    unfinished = your_trainings(queue, context.visitor, dataset)
-    class_queue(queue, context.visitor, unfinished)
+@survives_engine_stop
+def train_page(queue, visitor, dataset) -> None:
+    for notice in queue.notices(visitor.name) + (queue.notices(None) if visitor.is_teacher or visitor.single_user else []):
+        st.warning(plain(notice))
+    unfinished = your_trainings(queue, visitor, dataset)
+    class_queue(queue, visitor, unfinished)
     if dataset is None:
         st.warning("No dataset loaded: choose a data source in the sidebar to train.")
     else:
-        settings_form(dataset, context.visitor, open_=not unfinished)
+        settings_form(dataset, visitor, open_=not unfinished)
+
+
+context = setup_page("Train")
+st.title("Train")
+queue = training_queue()
+if queue is not None:
+    train_page(queue, context.visitor, context.dataset)

@@ -7,7 +7,7 @@ from cifar_cnn.training import MAX_EPOCHS, MAX_MINUTES, ConfigError, describe_co
 from cifar_cnn.training.presets import (CUSTOM, MAX_SWEEP_RUNS, PRESETS, SWEEPABLE, build_config, parse_sweep_values, suggested_values,
                                         sweep_configs)
 from cifar_cnn import format
-from cifar_cnn.ui.classroom import queue_holder, submit_trainings
+from cifar_cnn.ui.classroom import engine_stopped_notice, queue_holder, submit_trainings, survives_engine_stop
 from cifar_cnn.ui.sidebar import setup_page
 from cifar_cnn.ui.text import plain, plain_list
 
@@ -25,12 +25,14 @@ SWEEP_HELP = {
 }
 
 
+@survives_engine_stop
 def finished_trainings() -> int:
     """How many of the queue's trainings have ended (0 before anyone trains): a new one is a new row on this page."""
     queue = queue_holder().queue  # never starts Ray: a page that only reads runs does not need it
     return 0 if queue is None else sum(job.is_finished for job in queue.jobs())
 
 
+@survives_engine_stop
 def new_results(drawn: int) -> None:
     """Redraws the page when a training ends, so the leaderboard and chart fill in while the class trains."""
     if finished_trainings() != drawn:
@@ -140,6 +142,7 @@ def queue_button(configs: list, dataset) -> None:
 context = setup_page("Class")
 st.fragment(run_every=RESULTS_CHECK_S)(new_results)(finished_trainings())
 st.title("Class")
+engine_stopped_notice()
 st.markdown("Every run of the class, best test accuracy first, and what the settings did to it.")
 found = context.runs
 if not found:

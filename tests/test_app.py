@@ -32,7 +32,7 @@ def artifacts(tmp_path, monkeypatch):
     monkeypatch.setenv("CIFAR_CNN_ARTIFACTS", str(tmp_path / "artifacts"))
     st.cache_resource.clear()
     yield tmp_path / "artifacts"
-    queue_holder().close_queue()  # the test's jobs end with it; Ray stays up for the next test
+    queue_holder().close()  # the test's jobs end with its engine (and the engine's Ray)
     st.cache_resource.clear()
 
 

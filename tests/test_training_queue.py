@@ -297,9 +297,62 @@ def test_a_restarted_queue_tells_the_owners_of_unfinished_jobs_what_became_of_th
 def test_a_damaged_state_file_does_not_keep_the_queue_from_starting(make_queue, tmp_path):
     state_file = tmp_path / "queue.json"
     state_file.write_text('{"jobs": [{"job_id": "x", "config": {"epochs": "many"}}, 7]')  # cut off mid-write
-    assert make_queue(state_file=state_file).jobs() == []
-    state_file.write_text('{"jobs": [{"job_id": "x", "submitted_at": 1, "config": {"epochs": "many"}}, 7]}')
-    assert make_queue(state_file=state_file).jobs() == []  # a job whose settings cannot be read is skipped
+    first = make_queue(state_file=state_file)
+    assert first.jobs() == [] and "damaged" in first.notices(None)[0]
+    first.close()
+    state_file.write_text('{"jobs": [{"job_id": "x", "owner": "ada", "state": "queued", "submitted_at": 1, "config": [1]}, 7, '
+                          '{"job_id": "y", "owner": "bob", "state": "queued", "submitted_at": 1, "config": {}}]}')
+    second = make_queue(state_file=state_file)
+    assert [(job.job_id, job.state) for job in second.jobs()] == [("y", "cancelled")]  # the readable one is told
+    assert "could not be read back" in second.notices("ada")[0] and second.notices("bob") == []
+    assert "2 entries could not be read" in second.notices(None)[0]
+    assert len(list(tmp_path.glob("queue.json.damaged-*"))) >= 1
+
+
+def test_a_second_queue_on_one_file_is_refused_and_the_first_keeps_its_line(make_queue, dataset, tmp_path):
+    state_file = tmp_path / "queue.json"
+    first = make_queue(concurrency=1, state_file=state_file)
+    running = first.submit(UNTIL_STOPPED, dataset, owner="ada")
+    waiting = first.submit(SHORT, dataset, owner="bob")
+    wait_until(lambda: first.job(running).run_dir, "the first job to train")
+    before = state_file.read_text()
+    with pytest.raises(QueueError, match=f"process {os.getpid()} on .*one artifacts folder has one queue"):
+        make_queue(state_file=state_file)
+    assert state_file.read_text() == before and first.job(waiting).state == "queued"
+    first.stop(running)
+
+
+def test_the_class_line_has_a_limit_that_grows_with_the_class_and_the_teacher_can_set(make_queue, dataset):
+    from cifar_cnn.classroom.training_queue import CAP_EXTRA, CAP_PER_STUDENT
+
+    queue = make_queue(concurrency=1)
+    assert queue.max_unfinished == CAP_EXTRA and queue.room("ada") == CAP_EXTRA + CAP_PER_STUDENT
+    queue.set_max_unfinished(3)
+    jobs = [queue.submit(UNTIL_STOPPED, dataset, owner=name) for name in ("ada", "bob", "cy")]
+    assert queue.room("dee") == 0
+    with pytest.raises(QueueError, match="The class's line is full: 3 trainings wait or run, the most allowed "
+                                         r"\(the teacher's limit\)"):
+        queue.submit(SHORT, dataset, owner="dee")
+    assert len(queue.jobs()) == 3  # nothing was queued
+    queue.cancel(jobs[2])
+    assert queue.room("dee") == 1
+    queue.set_max_unfinished(None)
+    assert queue.max_unfinished == CAP_EXTRA + CAP_PER_STUDENT * 3
+    with pytest.raises(QueueError, match="from 1 to"):
+        queue.set_max_unfinished(0)
+
+
+def test_a_large_queue_file_is_taken_over_in_one_write(make_queue, tmp_path, monkeypatch):
+    from cifar_cnn.classroom import training_queue
+
+    state_file = tmp_path / "queue.json"
+    entry = {"owner": "ada", "state": "queued", "submitted_at": 1.7e9, "config": SHORT.to_dict()}
+    state_file.write_text(json.dumps({"jobs": [{**entry, "job_id": f"job{number}"} for number in range(2000)]}))
+    writes = []
+    real_write = training_queue.write_jobs
+    monkeypatch.setattr(training_queue, "write_jobs", lambda path, jobs: (writes.append(len(jobs)), real_write(path, jobs)))
+    queue = make_queue(state_file=state_file)
+    assert writes == [0] and len(queue.jobs()) == 2000 and {job.state for job in queue.jobs()} == {"cancelled"}
 
 
 def test_waiting_jobs_get_an_estimated_start_once_a_like_job_has_shown_its_speed(make_queue, dataset):

@@ -58,6 +58,8 @@ def start_ray(address: str | None = None, num_cpus: int | None = None, worker_ni
     global _joined
     address = (address or os.environ.get(ADDRESS_VARIABLE) or "").strip() or None
     with _lock:
+        if address == "auto" and not ray.is_initialized():
+            address = _find_local_cluster()
         if address and address not in ("auto", "local"):
             _check_reachable(address)
         if ray.is_initialized():
@@ -128,16 +130,59 @@ def _split_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _find_local_cluster() -> str:
+    """The address "auto" means: the cluster last started on this machine with `ray start --head`."""
+    from ray._private import services
+
+    try:
+        found = services.canonicalize_bootstrap_address("auto")
+    except (ConnectionError, ValueError):
+        found = None
+    if not found:
+        raise QueueError("RAY_ADDRESS is \"auto\", but no Ray cluster runs on this machine: start one with `ray start "
+                         f"--head` (then `ray start --address=...` on the other machines), or {_NO_CLUSTER_HINT}.")
+    return found
+
+
+# The first bytes a client sends on an HTTP/2 connection: a Ray head (gRPC, which is HTTP/2) answers them with its
+# own settings frame; a web server answers "HTTP/1.1 400 ...".
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000")
+_SETTINGS_FRAME = 0x04
+ANSWER_TIMEOUT_S = 3.0
+
+
 def _check_reachable(address: str) -> None:
     host, port = _split_address(address)
     try:
-        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
-            pass
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S) as connection:
+            _check_speaks_grpc(connection, address)
     except OSError as error:
         reason = "no answer within %g s" % CONNECT_TIMEOUT_S if isinstance(error, TimeoutError) else (error.strerror or str(error))
         raise QueueError(f"Could not reach the Ray cluster at {address}: {reason}. Check that `ray start --head` runs on that "
                          f"machine (`ray status` there), that this machine can reach it on port {port}, or "
                          f"{_NO_CLUSTER_HINT}.") from None
+
+
+def _check_speaks_grpc(connection: socket.socket, address: str) -> None:
+    """Raise QueueError when what answers at `address` is plainly not Ray (a web server, say); a peer that says nothing
+    in time is left to the join's own time limit."""
+    try:
+        connection.settimeout(ANSWER_TIMEOUT_S)
+        connection.sendall(_HTTP2_PREFACE)
+        answer = connection.recv(64)
+    except OSError:
+        return
+    if len(answer) >= 9 and answer[3] == _SETTINGS_FRAME:
+        return
+    if answer.startswith(b"HTTP/") or answer.lstrip()[:9].lower() in (b"<!doctype", b"<html>") or b"<html" in answer.lower():
+        first_line = answer.split(b"\n", 1)[0].strip().decode("ascii", "replace")
+        what = f"an HTTP web server (it replied {first_line!r})"
+    elif answer:
+        what = f"something else (it replied {answer[:24]!r})"
+    else:
+        return
+    raise QueueError(f"The address {address} answered, but not as Ray: it is {what}. A Ray cluster's address is the "
+                     f"one `ray start --head` prints (port 6379 by default), or {_NO_CLUSTER_HINT}.")
 
 
 def _start_failure(address: str | None, error: Exception) -> str:

@@ -51,10 +51,11 @@ import ray.exceptions
 
 from cifar_cnn import runs
 from cifar_cnn.classroom import run_files
-from cifar_cnn.classroom.cluster import QueueError, default_concurrency, job_share, require_ray
+from cifar_cnn.classroom.cluster import QueueError, default_concurrency, job_share, largest_node, require_ray
 from cifar_cnn.classroom.estimate import (GUESS_FLOPS_PER_CPU_S, IMAGE_COST_FLOPS, estimated_starts, expected_seconds,
                                           guessed_images_per_s)
 from cifar_cnn.classroom.pool import Worker, WorkerPool
+from cifar_cnn.classroom.queue_state import QueueFileLock, SavedJob, read_jobs, write_jobs
 from cifar_cnn.classroom.relay import LiveMirror, LiveRelay
 from cifar_cnn.data import Dataset
 from cifar_cnn.models import build_model, forward_flops
@@ -75,9 +76,16 @@ START_OVERHEAD_GUESS_S = 8.0
 END_OVERHEAD_GUESS_S = 12.0
 # The estimates follow the median of the overheads of the last this many completed jobs.
 OVERHEADS_KEPT = 9
-RESTARTED_WAITING = "The app restarted before this training started, so it was not run: train it again."
-RESTARTED_RUNNING = ("The app restarted while this training ran: the epochs done are kept in its run (shown as interrupted), "
-                     "the model is not. Train it again.")
+APP_RESTARTED = "The app restarted"
+RESTARTED_WAITING = "{why} before this training started, so it was not run: train it again."
+RESTARTED_RUNNING = ("{why} while this training ran: the epochs done are kept in its run, the model is not. "
+                     "Train it again.")
+# The class's line holds at most this many unfinished trainings by default: so many per student who has trained
+# here, plus some (a teacher sets another limit under Queue settings). A line of thousands helps nobody: it would not
+# finish in a day, and each waiting job costs every page that lists the line.
+CAP_PER_STUDENT = 5
+CAP_EXTRA = 20
+MAX_CAP = 10_000
 
 # What Ray raises when a worker's process or machine is gone (the process was killed, ran out of memory, crashed).
 _PROCESS_DIED = tuple(getattr(ray.exceptions, name) for name in (
@@ -159,13 +167,18 @@ class _TouchUp:
 
 class TrainingQueue:
     def __init__(self, runs_dir: Path | None = None, concurrency: int | None = None, cpus_per_job: float | None = None,
-                 poll_interval_s: float = POLL_INTERVAL_S, state_file: Path | None = None, warm_up: bool = True):
+                 poll_interval_s: float = POLL_INTERVAL_S, state_file: Path | None = None, warm_up: bool = True,
+                 max_unfinished: int | None = None, previous_end: str = APP_RESTARTED):
         """`runs_dir`: where finished runs go (default: `artifacts/runs`). `concurrency`: trainings at once (None: one
         per two CPU cores of the cluster, see `cluster.default_concurrency`). `cpus_per_job`: each job's CPUs (None:
         an equal share of the cluster for each of `concurrency` jobs). `state_file`: where the queue keeps its
         unfinished jobs across restarts (None: nowhere). `warm_up`: start the workers at once, before the first job
-        (False: when the first job needs one). Needs Ray started (`start_ray`)."""
+        (False: when the first job needs one). `max_unfinished`: the most trainings waiting or running at once, the
+        class's whole line (None: `CAP_PER_STUDENT` per student who has submitted, plus `CAP_EXTRA`). `previous_end`:
+        what ended the queue that left unfinished jobs in `state_file` ("The app restarted"), for their owners.
+        Needs Ray started (`start_ray`). Raises QueueError when another queue holds `state_file`."""
         require_ray()
+        self._max_unfinished = _checked_cap(max_unfinished)
         self.runs_dir = Path(runs_dir) if runs_dir is not None else None
         self._concurrency = _checked_concurrency(concurrency)
         if cpus_per_job is not None and not (isinstance(cpus_per_job, (int, float)) and cpus_per_job > 0):
@@ -186,11 +199,22 @@ class TrainingQueue:
         self._touch_ups: collections.deque[_TouchUp] = collections.deque()
         self._touching: _TouchUp | None = None
         self._share = job_share(self.concurrency, cpus_per_job)  # (CPUs, GPUs) of the jobs started last
+        self._capacity_problem = ""
         self._flops_per_cpu_s = GUESS_FLOPS_PER_CPU_S  # what the last training showed, for the first guesses
         self.state_file = Path(state_file) if state_file is not None else None
         self._state_frozen = False  # once closing: the file keeps the unfinished jobs for the next queue
-        self._take_over_state_file()
-        self._relay = LiveRelay.remote()
+        self._notices: list[tuple[str | None, str]] = []  # (owner, or None for the teacher; what they should know)
+        self._owners: set[str] = set()  # every student who submitted here: the class's line grows with them
+        self._file_lock = QueueFileLock(self.state_file) if self.state_file is not None else None
+        if self._file_lock is not None:
+            self._file_lock.acquire()
+        try:
+            self._take_over_state_file(previous_end)
+            self._relay = LiveRelay.remote()
+        except BaseException:
+            if self._file_lock is not None:
+                self._file_lock.release()
+            raise
         self._thread = threading.Thread(target=self._run, name="cifar-cnn-training-queue", daemon=True)
         self._thread.start()
 
@@ -231,11 +255,55 @@ class TrainingQueue:
         with self._lock:
             if self._closed:
                 raise QueueError("The training queue is closed; restart the app to train again.")
+            room = self._room(job.owner)
+            if room < 1:
+                raise QueueError(self._full_message())
+            self._owners.add(job.owner)
             self._jobs[job.job_id] = job
             self._line.append(job.job_id)
             self._save_state()
         self._wake.set()
         return job.job_id
+
+    @property
+    def max_unfinished(self) -> int:
+        """The most trainings the class may have waiting or running at once (see `__init__`)."""
+        with self._lock:
+            return self._cap(self._owners)
+
+    @property
+    def cap_is_set(self) -> bool:
+        return self._max_unfinished is not None
+
+    def set_max_unfinished(self, limit: int | None) -> None:
+        """The teacher's limit on the class's line (None: the default rule). Jobs already in line stay."""
+        self._max_unfinished = _checked_cap(limit)
+
+    def room(self, owner: str = "") -> int:
+        """How many more trainings `owner` may put in the class's line now (0 when it is full)."""
+        with self._lock:
+            return self._room(owner)
+
+    def _room(self, owner: str) -> int:
+        unfinished = sum(job.state in ("queued", "running") for job in self._jobs.values())
+        return max(0, self._cap(self._owners | {owner}) - unfinished)
+
+    def _cap(self, owners: set[str]) -> int:
+        if self._max_unfinished is not None:
+            return self._max_unfinished
+        return CAP_PER_STUDENT * len(owners) + CAP_EXTRA
+
+    def _full_message(self) -> str:
+        unfinished = sum(job.state in ("queued", "running") for job in self._jobs.values())
+        rule = "the teacher's limit" if self._max_unfinished is not None else \
+            f"{CAP_PER_STUDENT} per student who has trained plus {CAP_EXTRA}"
+        return (f"The class's line is full: {unfinished} trainings wait or run, the most allowed ({rule}). Wait until "
+                "some finish, or ask the teacher to raise the limit under Queue settings on the Train page.")
+
+    def notices(self, owner: str | None = None) -> list[str]:
+        """What the queue found wrong on starting that `owner` should know (None: what the teacher should know)."""
+        with self._lock:
+            return [text for who, text in self._notices if who == owner]
 
     def jobs(self, owner: str | None = None) -> list[JobInfo]:
         """Every job (or every job of `owner`), in the order submitted."""
@@ -375,6 +443,8 @@ class TrainingQueue:
                 ray.kill(self._relay)
         except Exception:  # Ray shutting down meanwhile
             pass
+        if self._file_lock is not None:
+            self._file_lock.release()
 
     # ------------------------------------------------------------ the queue's thread
 
@@ -536,11 +606,30 @@ class TrainingQueue:
         except Exception as error:  # Ray is shutting down
             logger.debug("Could not release the worker of job %s: %s", job.job_id, error)
 
+    @property
+    def capacity_problem(self) -> str:
+        """Why no training can start however long the line waits ("" when one can): no machine offers its share."""
+        return self._capacity_problem
+
+    def _check_capacity(self, cpus: float, gpus: float) -> bool:
+        """Whether some machine of the cluster can take a training of this share; says why not otherwise."""
+        largest_cpus, largest_gpus = largest_node("CPU"), largest_node("GPU")
+        if largest_cpus >= cpus and largest_gpus >= gpus:
+            self._capacity_problem = ""
+            return True
+        self._capacity_problem = (
+            f"No machine in the Ray cluster offers the {cpus:g} CPU{'s' if cpus != 1 else ''} a training needs (the "
+            f"largest offers {largest_cpus:g}): start a worker on a machine with CPUs, with `ray start --address=HEAD:6379` "
+            "(the head's address). The trainings wait in line and start as soon as one joins.")
+        return False
+
     def _start_waiting_jobs(self) -> None:
         if self._closed:
             return
         limit = self.concurrency  # asks Ray what the cluster holds: outside the lock, which the pages wait for
         cpus, gpus = self._share = job_share(limit, self._cpus_per_job)
+        if not self._check_capacity(cpus, gpus):
+            return
         if self._warm_up:
             self._pool.warm_up(limit - (self._touching is not None), cpus, gpus)
         while True:
@@ -570,7 +659,7 @@ class TrainingQueue:
     def _start_touch_up(self) -> None:
         with self._lock:
             busy = self._closed or self._line or any(job.state == "running" for job in self._jobs.values())
-            if busy or self._touching is not None or not self._touch_ups:
+            if busy or self._touching is not None or not self._touch_ups or self._capacity_problem:
                 return
             touch = self._touch_ups.popleft()
         try:
@@ -633,40 +722,50 @@ class TrainingQueue:
         raised: the queue itself lives in memory, and the trainings must go on."""
         if self.state_file is None or self._state_frozen:
             return
-        unfinished = [{"job_id": job.job_id, "owner": job.owner, "state": job.state, "submitted_at": job.submitted_at,
-                       "started_at": job.started_at, "run": job.run_dir.name if job.run_dir else None, "config": job.config.to_dict()}
+        unfinished = [SavedJob(job.job_id, job.owner, job.state, job.submitted_at, job.started_at,
+                               job.run_dir.name if job.run_dir else None, job.config)
                       for job in self._jobs.values() if job.state in ("queued", "running")]
-        text = json.dumps({"jobs": unfinished}, indent=1)
         try:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            runs.atomic_write(self.state_file, lambda path: path.write_text(text, encoding="utf-8"))
+            write_jobs(self.state_file, unfinished)
         except OSError as error:
             logger.warning("Could not save the training queue to %s: %s", self.state_file, describe_os_error(error))
 
-    def _take_over_state_file(self) -> None:
-        """List the jobs a previous queue left unfinished as ended, saying why (see the module's docstring)."""
+    def _take_over_state_file(self, previous_end: str) -> None:
+        """List the jobs a previous queue left unfinished as ended, saying why (see the module's docstring); a damaged
+        file is kept aside and its problems told to the owners they concern. One write at the end, however many."""
         if self.state_file is None:
             return
+        outcome = read_jobs(self.state_file)
+        if outcome.problems:
+            aside = f"; the file was kept as {outcome.kept_aside.name}" if outcome.kept_aside else ""
+            logger.warning("The training queue's file %s was damaged (%s)%s", self.state_file,
+                           "; ".join(problem for _, problem in outcome.problems[:5]), aside)
+            general = [problem for owner, problem in outcome.problems if owner is None]
+            for owner in dict.fromkeys(owner for owner, _ in outcome.problems if owner is not None):
+                self._notices.append((owner, f"{previous_end}, and one of your trainings could not be read back from "
+                                             f"the queue's file, so it was not run: train it again."))
+            skipped = len(outcome.problems) - len(general) + sum(problem.startswith("entry ") for problem in general)
+            self._notices.append((None, f"The training queue's file {self.state_file.name} was damaged"
+                                        f"{' (' + general[0] + ')' if general else ''}: {skipped} entr"
+                                        f"{'y' if skipped == 1 else 'ies'} could not be read{aside}."))
+        self._state_frozen = True  # one write below, not one per job
         try:
-            left = json.loads(self.state_file.read_text(encoding="utf-8")).get("jobs", [])
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError, AttributeError) as error:  # a damaged file must not keep the app from starting
-            logger.warning("Could not read the training queue's file %s (%s); starting with an empty queue", self.state_file, error)
-            left = []
-        for entry in left if isinstance(left, list) else []:
-            try:
-                config = TrainConfig.from_dict(entry["config"])
-                job = _Job(str(entry["job_id"]), str(entry.get("owner", "")), config, None, float(entry["submitted_at"]))
-            except (KeyError, TypeError, ValueError) as error:
-                logger.warning("Skipping a job in %s that cannot be read: %s", self.state_file, error)
-                continue
-            was_running = entry.get("state") == "running"
-            job.started_at = entry.get("started_at") if was_running and isinstance(entry.get("started_at"), (int, float)) else None
-            if was_running and isinstance(entry.get("run"), str) and "/" not in entry["run"] and entry["run"] not in ("", ".", ".."):
-                job.run_dir = (self.runs_dir or default_runs_dir()) / entry["run"]
-            self._jobs[job.job_id] = job
-            self._end(job, "failed" if was_running else "cancelled", RESTARTED_RUNNING if was_running else RESTARTED_WAITING)
+            for saved in outcome.jobs:
+                job = _Job(saved.job_id, saved.owner, saved.config, None, saved.submitted_at)
+                was_running = saved.state == "running"
+                job.started_at = saved.started_at
+                if saved.run is not None:
+                    job.run_dir = (self.runs_dir or default_runs_dir()) / saved.run
+                self._jobs[job.job_id] = job
+                message = (RESTARTED_RUNNING if was_running else RESTARTED_WAITING).format(why=previous_end)
+                self._end(job, "failed" if was_running else "cancelled", message)
+                if was_running and job.run_dir is not None and job.run_dir.is_dir():
+                    try:
+                        runs.update_status(job.run_dir, "failed", message)
+                    except (OSError, runs.RunError) as error:
+                        logger.warning("Could not mark run %s failed: %s", job.run_dir, error)
+        finally:
+            self._state_frozen = False
         self._save_state()
 
     # ------------------------------------------------------------ helpers
@@ -703,6 +802,14 @@ def _give_up_touches(run_dir: Path) -> dict | None:
     except (OSError, runs.RunError) as error:
         logger.warning("Could not update the metrics of %s: %s", run_dir, error)
         return None
+
+
+def _checked_cap(limit: int | None) -> int | None:
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_CAP:
+        raise QueueError(f"The most trainings in the class's line must be a whole number from 1 to {MAX_CAP:,}, not {limit!r}.")
+    return limit
 
 
 def _checked_concurrency(concurrency: int | None) -> int | None:

@@ -1,22 +1,25 @@
 """The class's side of the app: who this browser session is (name, teacher), and the training queue it uses.
 
-The queue (`cifar_cnn.classroom.TrainingQueue`) and Ray behind it are started once per server process, on the first
-page that needs them (Train, Class), from a cached resource: never from a page's script thread, where `ray.init` cannot
-install its signal handler; they are shut down when the server exits. If Ray cannot start, or the cluster in
-`RAY_ADDRESS` cannot be reached, those pages say why and how to fix it, and every other page works as before.
+The queue runs in the training engine (`cifar_cnn.classroom.engine`), a process of its own that starts or joins Ray:
+Ray ends the processes that use it when it fails, and the app must not be one of them. The engine is started once per
+server process, on the first page that needs it (Train, Class), and closed when the server exits. If it cannot start
+(Ray cannot, the cluster in `RAY_ADDRESS` cannot be reached, another app holds this artifacts folder's queue) or it
+stopped (Ray failed under it), those pages say why and offer to start it again, and every other page works as before.
 """
 
 from __future__ import annotations
 
 import atexit
 import dataclasses
+import functools
 import threading
 import time
 
 import streamlit as st
 
 from cifar_cnn import live_feed
-from cifar_cnn.classroom import QueueError, TrainingQueue, describe_cluster, start_ray, stop_ray
+from cifar_cnn.classroom import QueueError
+from cifar_cnn.classroom.engine import EngineQueue, EngineStopped
 from cifar_cnn.classroom.permissions import KEY_VARIABLE, Visitor, configured_key, key_matches
 from cifar_cnn.paths import default_artifacts_dir, default_runs_dir
 from cifar_cnn.training import MAX_NAME_LENGTH, ConfigError, TrainConfig, label_problem
@@ -25,16 +28,20 @@ from cifar_cnn.ui.text import plain
 NAME_KEY, TEACHER_KEY_INPUT, IS_TEACHER = "student_name", "teacher_key_entered", "_is_teacher"
 CLUSTER_CHECK_S = 10.0
 NAME_PARAMETER = "name"  # in the page's address, so that a reload or a bookmark keeps the name
+ENGINE_STOPPED_HINT = ("Trainings that were running are marked failed, with this reason, when the engine starts again; "
+                       "those waiting were not run. The other pages (Dataset, Runs, Evaluate, Predict) work as before.")
 
 
 class QueueHolder:
-    """The server's one training queue, started on first use. A start that failed is remembered (with its message)
-    until someone asks to try again: a cluster that cannot be reached costs seconds per try, and every rerun asks."""
+    """The server's one training engine, started on first use. A start that failed, or an engine that stopped, is
+    remembered (with its message) until someone asks to start it again: a cluster that cannot be reached costs
+    seconds per try, and every rerun asks."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._queue: TrainingQueue | None = None
+        self._queue: EngineQueue | None = None
         self.error: str | None = None
+        self.stopped = False  # the error is an engine that ran and stopped (not one that could not start)
         self._cluster = ("", 0.0)  # what the cluster holds, and when that was asked
         atexit.register(self.close)
 
@@ -43,48 +50,64 @@ class QueueHolder:
         """"Ray on this machine: 2 CPUs", or the cluster's machines, CPUs and GPUs (asked again every 10 s: machines
         join and leave while the app runs)."""
         described, when = self._cluster
-        if self._queue is not None and time.monotonic() - when > CLUSTER_CHECK_S:
+        queue = self._queue
+        if queue is not None and time.monotonic() - when > CLUSTER_CHECK_S:
             try:
-                described = describe_cluster()
-            except Exception:  # noqa: BLE001 - Ray is shutting down: keep the last description
+                described = queue.describe_cluster()
+            except QueueError:  # the engine is going: keep the last description
                 pass
             self._cluster = (described, time.monotonic())
         return described
 
     @property
-    def queue(self) -> TrainingQueue | None:
-        """The queue if it was started; never starts it."""
-        return self._queue
+    def queue(self) -> EngineQueue | None:
+        """The queue if its engine was started and still runs; never starts it."""
+        queue = self._queue
+        if queue is not None and not queue.alive:
+            self._lost(queue)
+            return None
+        return queue
 
-    def get(self, retry: bool = False) -> TrainingQueue:
-        """The queue, starting Ray and the queue the first time. Raises QueueError, saying what to do, if Ray cannot start."""
+    def get(self, retry: bool = False) -> EngineQueue:
+        """The queue, starting its engine the first time (or again, with `retry`, after it failed or stopped). Raises
+        QueueError saying what to do when it cannot start, EngineStopped when it stopped."""
         with self._lock:
-            if self._queue is not None:
-                return self._queue
+            queue = self.queue
+            if queue is not None:
+                return queue
             if self.error and not retry:
-                raise QueueError(self.error)
+                raise (EngineStopped if self.stopped else QueueError)(self.error)
+            previous_end = f"The training engine stopped ({self.error.rstrip('.')})" if self.stopped and self.error else None
             try:
-                self._cluster = (start_ray(), time.monotonic())
-                self._queue = TrainingQueue(default_runs_dir(), state_file=default_artifacts_dir() / "queue.json")
+                queue = EngineQueue.start(default_runs_dir(), default_artifacts_dir() / "queue.json", previous_end=previous_end)
             except QueueError as error:
-                self.error = str(error)
+                self.error, self.stopped = str(error), False
                 raise
-            self.error = None
-            live_feed.FEED.attach(self._queue)
-            return self._queue
+            self._queue, self.error, self.stopped = queue, None, False
+            self._cluster = (queue.cluster, time.monotonic())
+            live_feed.FEED.attach(queue)
+            return queue
+
+    def _lost(self, queue: EngineQueue) -> None:
+        """The engine stopped under the app: remember why, for the pages, until someone starts it again."""
+        with self._lock:
+            if self._queue is queue:
+                self._queue, self.error, self.stopped = None, queue.why_stopped(), True
+                live_feed.FEED.attach(None)
 
     def close_queue(self) -> None:
-        """End the queue (waiting jobs cancelled, running ones ended); Ray keeps running."""
+        """End the queue's jobs (waiting ones cancelled, running ones ended) and start an empty one; Ray keeps running."""
+        queue = self.queue
+        if queue is not None:
+            queue.reset()
+
+    def close(self) -> None:
+        """End the queue, Ray and the engine (an embedded Ray stops with its workers): at the server's exit."""
         with self._lock:
             queue, self._queue = self._queue, None
         live_feed.FEED.attach(None)
         if queue is not None:
             queue.close()
-
-    def close(self) -> None:
-        """End the queue and disconnect from Ray (an embedded Ray stops with its workers): at the server's exit."""
-        self.close_queue()
-        stop_ray()
 
 
 @st.cache_resource
@@ -92,21 +115,47 @@ def queue_holder() -> QueueHolder:
     return QueueHolder()
 
 
-def training_queue() -> TrainingQueue | None:
+def survives_engine_stop(draw):
+    """For a part of a page that asks the queue: an engine that stops while it draws redraws the whole page, which
+    then says what happened (instead of a traceback)."""
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs):
+        try:
+            return draw(*args, **kwargs)
+        except EngineStopped:
+            queue_holder().queue  # noqa: B018 - notices the engine is gone, so that the redrawn page says why
+            st.rerun(scope="app")
+    return drawn
+
+
+def engine_stopped_notice() -> None:
+    """On pages that use the queue without starting it (Class): say that the engine stopped, and offer to start it."""
+    holder = queue_holder()
+    if holder.queue is None and holder.stopped:
+        training_queue()
+
+
+def training_queue() -> EngineQueue | None:
     """The queue, or None after showing why it cannot start, with a button to try again."""
     holder = queue_holder()
     try:
         return holder.get()
+    except EngineStopped as error:
+        st.error(f"The training engine stopped: {plain(error)}")
+        st.caption(ENGINE_STOPPED_HINT)
+        label = "Start the training engine again"
     except QueueError as error:
         st.error(f"Training is not available: {plain(error)}")
         st.caption("The other pages (Dataset, Runs, Evaluate, Predict) work without it.")
-        if st.button("Try again", icon=":material/refresh:"):
+        label = "Try again"
+    if st.button(label, icon=":material/refresh:"):
+        with st.spinner("Starting the training engine..."):
             try:
                 holder.get(retry=True)
             except QueueError:
                 pass
-            st.rerun()
-        return None
+        st.rerun()
+    return None
 
 
 def submit_trainings(configs: list[TrainConfig], dataset) -> list[str]:
@@ -125,9 +174,18 @@ def submit_trainings(configs: list[TrainConfig], dataset) -> list[str]:
         owned = [dataclasses.replace(config, owner=who.name) for config in configs]
         for config in owned:  # all are checked before any is queued: a sweep goes in whole or not at all
             config.check(dataset)
+        room = queue.room(who.name)
+        if room < len(owned):
+            st.warning(plain(f"The class's line has room for {room} more training{'s' if room != 1 else ''} now "
+                             f"(at most {queue.max_unfinished} wait or run at once), not {len(owned)}: nothing was "
+                             "queued. Wait until some finish" + (", or queue fewer." if room else ", or ask the teacher "
+                             "to raise the limit under Queue settings.")))
+            return []
         return [queue.submit(config, dataset, owner=who.name) for config in owned]
     except ConfigError as error:
         st.error(f"Cannot train with these settings: {plain(error)}")
+    except EngineStopped:
+        st.rerun()  # the page then says that the engine stopped, and offers to start it
     except QueueError as error:
         st.error(plain(error))
     return []

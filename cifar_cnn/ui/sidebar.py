@@ -17,7 +17,7 @@ from cifar_cnn import run_labels, runs
 from cifar_cnn.data import Dataset, DataError
 from cifar_cnn.ui import clear_startup_notice
 from cifar_cnn.classroom.permissions import Visitor
-from cifar_cnn.ui.classroom import queue_holder, you
+from cifar_cnn.ui.classroom import queue_holder, survives_engine_stop, you
 from cifar_cnn.ui.live_panel import rerun_when_the_queue_changes
 from cifar_cnn.ui.resources import load_dataset_with_progress
 from cifar_cnn.ui.text import plain, plain_list
@@ -188,6 +188,7 @@ def _newest_finished(found: list[runs.Run], visitor: Visitor) -> str | None:
     return next((run.run_id for run in own or finished), None)
 
 
+@survives_engine_stop
 def _rerun_when_a_training_ends(visitor: Visitor) -> None:
     """While one of the visitor's trainings waits or runs, check whether one ended each time the queue changes (the
     live feed says when), then redraw the page: its run becomes the selected one. Never starts the queue: a page that
@@ -204,6 +205,7 @@ def _rerun_when_a_training_ends(visitor: Visitor) -> None:
         return
 
     @st.fragment
+    @survives_engine_stop
     def watch():
         rerun_when_the_queue_changes("sidebar_queue_watch")
         if watched - unfinished():
