@@ -94,9 +94,9 @@ def student_name(number: int) -> str:
     return f"student-{number:02d}"
 
 
-def job_caption(arch: str, images: int) -> re.Pattern:
+def job_caption(arch: str, images: int, epochs: int = 1) -> re.Pattern:
     """The start of the job's settings line (`describe_config`) under the student's own trainings."""
-    return re.compile(rf"^{re.escape(arch)} · 1 epoch · {images:,} training images · ")
+    return re.compile(rf"^{re.escape(arch)} · {epochs} epochs? · {images:,} training images · ")
 
 
 def wait_until_idle(page) -> None:
@@ -104,7 +104,7 @@ def wait_until_idle(page) -> None:
     page.wait_for_function("() => document.querySelector('[data-testid=stApp]')?.dataset.testScriptState === 'notRunning'")
 
 
-def submit(browser, url: str, name: str, arch: str, images: int):
+def submit(browser, url: str, name: str, arch: str, images: int, epochs: int = 1):
     """One student queues their training; returns (their page, the moment they clicked Train)."""
     from playwright.sync_api import expect
 
@@ -130,7 +130,7 @@ def submit(browser, url: str, name: str, arch: str, images: int):
                 raise
             wait_until_idle(page)
     expect(architecture).to_have_value(arch)
-    for label, value in (("Epochs", 1), ("Train subset (0 = all images)", images)):
+    for label, value in (("Epochs", epochs), ("Train subset (0 = all images)", images)):
         field = page.get_by_role("spinbutton", name=label)
         field.fill(str(value))
         field.press("Enter")
@@ -138,7 +138,7 @@ def submit(browser, url: str, name: str, arch: str, images: int):
     clicked = time.time()
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_role("heading", name=f"Your trainings, {name}", exact=True).wait_for()
-    page.locator("[data-testid=stMain] [data-testid=stCaptionContainer]").filter(has_text=job_caption(arch, images)).first.wait_for()
+    page.locator("[data-testid=stMain] [data-testid=stCaptionContainer]").filter(has_text=job_caption(arch, images, epochs)).first.wait_for()
     return page, clicked
 
 

@@ -316,7 +316,7 @@ def queue_controls(queue, visitor) -> None:
         limit = left.number_input("Most trainings in the line (0 = the rule above)", 0, MAX_CAP,
                                   queue.max_unfinished if queue.cap_is_set else 0, key="line_limit",
                                   help="A click that would make the line longer is refused, saying so; jobs already in line stay.")
-        if left.button("Apply", key="apply_line_limit"):
+        if left.button("Apply the limit", key="apply_line_limit"):
             queue.set_max_unfinished(int(limit) or None)
             st.rerun()
         unfinished = [job for job in queue.jobs() if not job.is_finished]

@@ -88,7 +88,7 @@ def one_job_at_a_time(browser, url: str) -> None:
     at_once.fill("1")
     at_once.press("Enter")
     wait_until_idle(teacher)
-    teacher.get_by_role("button", name="Apply").click()
+    teacher.get_by_role("button", name="Apply", exact=True).click()
     teacher.get_by_text(re.compile(r"^1 training runs at once\b")).wait_for()
     teacher.context.close()
 

@@ -159,7 +159,8 @@ def test_a_second_engine_on_one_folder_is_refused_naming_the_first_and_leaves_th
     before = (tmp_path / "queue.json").read_text()
     with pytest.raises(QueueError) as refused:
         engines()
-    assert f"process {first.pid}" in str(refused.value) and "one artifacts folder has one queue" in str(refused.value)
+    assert f"process {first.pid} (the training engine of the app in process {os.getpid()})" in str(refused.value)
+    assert "one artifacts folder has one queue" in str(refused.value)
     assert (tmp_path / "queue.json").read_text() == before
     assert first.job(waiting).state == "queued"  # the first one's students lost nothing
     first.stop(running)

@@ -308,7 +308,8 @@ class _Engine:
         from cifar_cnn.classroom.training_queue import APP_RESTARTED
 
         self.make_queue = lambda previous_end=APP_RESTARTED: TrainingQueue(
-            Path(self.args.runs_dir), state_file=Path(self.args.state_file), previous_end=previous_end)
+            Path(self.args.runs_dir), state_file=Path(self.args.state_file), previous_end=previous_end,
+            app_pid=self.args.parent)
         try:
             if self.args.address not in (None, "local"):
                 self._say({"phase": "joining"})  # the app's time limit for joining starts now (TensorFlow is loaded)

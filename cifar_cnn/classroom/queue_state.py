@@ -145,8 +145,10 @@ def _keep_aside(path: Path, outcome: ReadOutcome) -> None:
 class QueueFileLock:
     """The exclusive right to run the queue of one artifacts folder (see the module's docstring)."""
 
-    def __init__(self, state_file: Path):
+    def __init__(self, state_file: Path, app_pid: int | None = None):
+        """`app_pid`: the app this process works for, when it is the app's training engine (named to a second app)."""
         self.path = Path(f"{state_file}.lock")
+        self.app_pid = app_pid
         self._handle = None
 
     def acquire(self) -> None:
@@ -165,7 +167,8 @@ class QueueFileLock:
             raise
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started_at": time.time()}))
+        handle.write(json.dumps({"pid": os.getpid(), "app_pid": self.app_pid, "host": socket.gethostname(),
+                                 "started_at": time.time()}))
         handle.flush()
         self._handle = handle
 
@@ -182,7 +185,8 @@ class QueueFileLock:
 def _held_message(path: Path, holder: str) -> str:
     try:
         details = json.loads(holder)
-        who = (f"process {int(details['pid'])} on {details.get('host', 'this machine')}, "
+        app = f" (the training engine of the app in process {int(details['app_pid'])})" if details.get("app_pid") else ""
+        who = (f"process {int(details['pid'])}{app} on {details.get('host', 'this machine')}, "
                f"started {time.strftime('%Y-%m-%d %H:%M', time.localtime(float(details['started_at'])))}")
     except (ValueError, KeyError, TypeError):
         who = "another process"

@@ -168,7 +168,7 @@ class _TouchUp:
 class TrainingQueue:
     def __init__(self, runs_dir: Path | None = None, concurrency: int | None = None, cpus_per_job: float | None = None,
                  poll_interval_s: float = POLL_INTERVAL_S, state_file: Path | None = None, warm_up: bool = True,
-                 max_unfinished: int | None = None, previous_end: str = APP_RESTARTED):
+                 max_unfinished: int | None = None, previous_end: str = APP_RESTARTED, app_pid: int | None = None):
         """`runs_dir`: where finished runs go (default: `artifacts/runs`). `concurrency`: trainings at once (None: one
         per two CPU cores of the cluster, see `cluster.default_concurrency`). `cpus_per_job`: each job's CPUs (None:
         an equal share of the cluster for each of `concurrency` jobs). `state_file`: where the queue keeps its
@@ -176,6 +176,7 @@ class TrainingQueue:
         (False: when the first job needs one). `max_unfinished`: the most trainings waiting or running at once, the
         class's whole line (None: `CAP_PER_STUDENT` per student who has submitted, plus `CAP_EXTRA`). `previous_end`:
         what ended the queue that left unfinished jobs in `state_file` ("The app restarted"), for their owners.
+        `app_pid`: the app this queue works for, when it runs in the app's training engine (see `QueueFileLock`).
         Needs Ray started (`start_ray`). Raises QueueError when another queue holds `state_file`."""
         require_ray()
         self._max_unfinished = _checked_cap(max_unfinished)
@@ -205,7 +206,7 @@ class TrainingQueue:
         self._state_frozen = False  # once closing: the file keeps the unfinished jobs for the next queue
         self._notices: list[tuple[str | None, str]] = []  # (owner, or None for the teacher; what they should know)
         self._owners: set[str] = set()  # every student who submitted here: the class's line grows with them
-        self._file_lock = QueueFileLock(self.state_file) if self.state_file is not None else None
+        self._file_lock = QueueFileLock(self.state_file, app_pid) if self.state_file is not None else None
         if self._file_lock is not None:
             self._file_lock.acquire()
         try:
