@@ -17,6 +17,9 @@ behind it.
   its Train page must refuse to run a queue, naming the process that holds it; the first server must keep answering,
   and both of its jobs must then finish (a job that does not is lost). The second server is stopped after that.
 
+- large_file (`--faults large_file`, once): how long the training engine takes to start on a queue file that lists
+  `--large` waiting jobs (each then told to its owner as not run), against an empty file (`large_file_s`, `empty_file_s`).
+
 After each round the server is stopped and every process it started must be gone ("left_processes").
 Figures, per fault: rounds, kept_answering (rounds where the app answered throughout), jobs_lost, left_processes; the
 targets are kept_answering == rounds and jobs_lost == 0. The last line is JSON.
@@ -207,11 +210,31 @@ def second_server_round(browser, data: Path, folder: Path, images: int) -> dict:
     return outcome
 
 
+def large_file_seconds(folder: Path, jobs: int) -> dict:
+    from cifar_cnn.classroom.engine import EngineQueue
+    from cifar_cnn.training import TrainConfig
+
+    timings = {}
+    for name, count in (("empty_file_s", 0), ("large_file_s", jobs)):
+        state_file = folder / name / "queue.json"
+        state_file.parent.mkdir(parents=True)
+        entry = {"owner": "ada", "state": "queued", "submitted_at": time.time(), "config": TrainConfig(arch="tiny_cnn").to_dict()}
+        state_file.write_text(json.dumps({"jobs": [{**entry, "job_id": f"job{number}"} for number in range(count)]}))
+        began = time.monotonic()
+        engine = EngineQueue.start(folder / name / "runs", state_file)
+        timings[name] = round(time.monotonic() - began, 1)
+        listed = len(engine.jobs())
+        engine.close()
+        assert listed == count, (listed, count)
+    return {"jobs": jobs, **timings}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--images", type=int, default=600, help="training images per job (random PNGs)")
-    parser.add_argument("--faults", nargs="+", default=["raylet", "second_server"], choices=["raylet", "second_server"])
+    parser.add_argument("--faults", nargs="+", default=["raylet", "second_server"], choices=["raylet", "second_server", "large_file"])
+    parser.add_argument("--large", type=int, default=10_000, help="waiting jobs in the large_file fault's queue file")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -221,6 +244,10 @@ def main() -> None:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         rounds = {"raylet": raylet_round, "second_server": second_server_round}
         for fault in args.faults:
+            if fault == "large_file":
+                figures[fault] = large_file_seconds(Path(scratch), args.large)
+                print(fault, json.dumps(figures[fault]), flush=True)
+                continue
             outcomes = []
             for number in range(args.rounds):
                 folder = Path(scratch) / f"{fault}-{number}"

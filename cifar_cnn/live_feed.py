@@ -104,7 +104,12 @@ class LiveFeed:
         if self._queue is None:
             return ""
         if not version or time.monotonic() - when > QUEUE_CHECK_S:
-            version = queue_version(self._queue.jobs(), self._queue.concurrency)
+            from cifar_cnn.classroom import QueueError
+
+            try:
+                version = queue_version(self._queue.jobs(), self._queue.concurrency)
+            except QueueError:  # the training engine stopped: a version of its own, so that every page redraws and says so
+                version = "engine-stopped"
             self._version = (version, time.monotonic())
         return version
 
@@ -127,9 +132,9 @@ class LiveFeed:
 
             try:
                 job = queue.job(job_id)
-            except QueueError:
+                snapshot = queue.snapshot(job_id) if job.state == RUNNING else None
+            except QueueError:  # not (or no longer) known, or the training engine stopped
                 return None
-            snapshot = queue.snapshot(job_id) if job.state == RUNNING else None
             key = _snapshot_key(job, snapshot)
             if kept is None or kept[0] != key:
                 update_id = hashlib.blake2b(repr((job_id, key)).encode(), digest_size=6).hexdigest()  # unique per job

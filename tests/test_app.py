@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -149,6 +150,52 @@ def test_stop_leaves_a_run_marked_stopped(artifacts):
     assert runs.load_run(job.run_dir).state == "stopped"
     app.run()
     assert any("Training stopped" in message.value for message in app.success), texts(app)
+
+
+def _engine_raylet(engine_pid: int) -> int:
+    """The raylet of the app's training engine (a child of the engine process this test's app started)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                command = (entry / "cmdline").read_bytes().split(b"\0")[0]
+            except (OSError, ValueError, IndexError):
+                continue
+            if parent == engine_pid and command.endswith(b"raylet"):
+                return int(entry.name)
+    raise AssertionError(f"no raylet under the engine (process {engine_pid})")
+
+
+def test_ray_failing_under_the_app_stops_the_engine_only_and_train_offers_to_start_it_again(artifacts):
+    app = open_page("pages/2_train.py")
+    start_training(app, epochs=200)
+    job = last_job()
+    wait_until_training(job.job_id)
+    run_dir = queue_holder().queue.job(job.job_id).run_dir
+    engine = queue_holder().queue
+    os.kill(_engine_raylet(engine.pid), signal.SIGKILL)  # as an out-of-memory kill or a `ray stop` would
+    deadline = time.monotonic() + 90
+    while engine.alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+    app.run()  # this process (the app) lives on, and says what happened
+    assert not app.exception
+    message = " ".join(error.value for error in app.error).replace("\\", "")
+    assert message.startswith("The training engine stopped (exit code 3): Ray on this machine failed: its raylet process ")
+    assert [button.label for button in app.button if button.label == "Start the training engine again"]
+    assert not [button for button in app.button if button.label == "Train"]
+    status = runs.load_run(run_dir)  # marked at once, not only when the engine starts again
+    assert status.state == "failed" and "The training engine stopped" in status.message
+    for page in ("pages/3_runs.py", "pages/7_class.py"):
+        app.switch_page(page).run()
+        assert not app.exception, page
+    assert "The training engine stopped" in texts(app)  # the Class page says so too
+    app.switch_page("pages/2_train.py").run()
+    next(button for button in app.button if button.label == "Start the training engine again").click().run()
+    assert not [error for error in app.error if "engine stopped (" in error.value and "while this" not in error.value]
+    assert [button.label for button in app.button if button.label == "Train"] == ["Train"]
+    failed = queue_holder().queue.job(job.job_id)
+    assert failed.state == "failed" and "The training engine stopped" in failed.message
+    assert "while this training ran" in texts(app)
 
 
 def test_a_second_train_while_one_runs_waits_in_line_and_can_be_cancelled(artifacts):

@@ -211,6 +211,23 @@ def describe_cluster() -> str:
     return f"{where}: {', '.join(parts)}"
 
 
+def local_ray_failure() -> str:
+    """Why the embedded Ray this process started is failing ("" when it is whole, or when a cluster was joined): one
+    of its own processes (the raylet, the GCS) ended. Ray ends this process soon after; until then a training worker
+    that died went with Ray, not on its own."""
+    if _joined is not None or not ray.is_initialized():
+        return ""
+    node = getattr(ray._private.worker, "_global_node", None)
+    try:
+        dead = sorted({kind for kind, _ in node.dead_processes()}) if node is not None else []
+    except Exception:  # noqa: BLE001 - Ray's bookkeeping changing under us: no verdict
+        return ""
+    if not dead:
+        return ""
+    return (f"Ray on this machine failed: its {', '.join(dead)} process{'es' if len(dead) > 1 else ''} ended (killed, out "
+            "of memory, or `ray stop`)")
+
+
 def require_ray() -> None:
     if not ray.is_initialized():
         raise QueueError("Ray is not running: call cifar_cnn.classroom.start_ray() before making a training queue.")

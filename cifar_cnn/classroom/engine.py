@@ -126,7 +126,7 @@ class EngineQueue:
         if code is None:
             return "The training engine does not answer."
         how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-        return f"The training engine stopped ({how}){_last_words(self._log_path)}."
+        return f"The training engine stopped ({how}){_last_words(self._log_path)}"
 
     def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
         """End the queue (waiting jobs cancelled, running ones failed, saying why), Ray, and the engine's process."""
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--previous-end")
     args = parser.parse_args(argv)
     key = bytes.fromhex(sys.stdin.readline().strip())
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")  # its last line reaches the pages
     _Engine(args, key).run()
 
 
@@ -305,6 +305,7 @@ class _Engine:
 
     def run(self) -> None:
         from cifar_cnn.classroom import TrainingQueue, describe_cluster, start_ray, stop_ray
+        from cifar_cnn.classroom.cluster import local_ray_failure
         from cifar_cnn.classroom.training_queue import APP_RESTARTED
 
         self.make_queue = lambda previous_end=APP_RESTARTED: TrainingQueue(
@@ -326,7 +327,11 @@ class _Engine:
         threading.Thread(target=self._watch_parent, daemon=True).start()
         self._say({"cluster": describe_cluster()})
         while not self.ending.wait(PARENT_CHECK_S):
-            pass
+            failure = local_ray_failure()
+            if failure:  # Ray is about to end this process: end it now, saying why, with the queue's file as it is
+                logger.error("%s", failure)
+                logging.shutdown()
+                os._exit(3)
         try:
             self.queue.close()
         finally:

@@ -58,9 +58,24 @@ def write_jobs(path: Path, jobs: list[SavedJob]) -> None:
     runs.atomic_write(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
 
-def read_jobs(path: Path) -> ReadOutcome:
-    """The file's unfinished jobs, each checked; a damaged file is renamed aside (see the module's docstring). A
-    missing file is an empty queue."""
+def mark_running_jobs_failed(path: Path, runs_dir: Path, message: str) -> int:
+    """Mark the run folders of the jobs the file lists as running failed, with `message` (their engine is gone);
+    the file itself is left for the next engine to take over. Returns how many were marked."""
+    marked = 0
+    for job in read_jobs(path, keep_aside=False).jobs:
+        run_dir = runs_dir / job.run if job.run else None
+        if job.state == "running" and run_dir is not None and run_dir.is_dir():
+            try:
+                runs.update_status(run_dir, "failed", message)
+                marked += 1
+            except (OSError, runs.RunError):
+                continue
+    return marked
+
+
+def read_jobs(path: Path, keep_aside: bool = True) -> ReadOutcome:
+    """The file's unfinished jobs, each checked; a damaged file is renamed aside (see the module's docstring) unless
+    `keep_aside` is False. A missing file is an empty queue."""
     outcome = ReadOutcome()
     try:
         text = path.read_text(encoding="utf-8")
@@ -68,7 +83,7 @@ def read_jobs(path: Path) -> ReadOutcome:
         return outcome
     except (OSError, UnicodeDecodeError) as error:
         outcome.problems.append((None, f"it could not be read ({error})"))
-        _keep_aside(path, outcome)
+        _keep_aside(path, outcome, keep_aside)
         return outcome
     try:
         data = json.loads(text)
@@ -80,7 +95,7 @@ def read_jobs(path: Path) -> ReadOutcome:
         problem = "" if isinstance(data, dict) and isinstance(data.get("jobs"), list) else 'it does not hold a "jobs" list'
     if problem:
         outcome.problems.append((None, problem))
-        _keep_aside(path, outcome)
+        _keep_aside(path, outcome, keep_aside)
         return outcome
     seen: set[str] = set()
     for number, entry in enumerate(data["jobs"], start=1):
@@ -95,7 +110,7 @@ def read_jobs(path: Path) -> ReadOutcome:
         seen.add(job.job_id)
         outcome.jobs.append(job)
     if outcome.problems:
-        _keep_aside(path, outcome)
+        _keep_aside(path, outcome, keep_aside)
     return outcome
 
 
@@ -133,7 +148,9 @@ def _short(error: Exception) -> str:
     return " ".join(str(error).split())[:200] or type(error).__name__
 
 
-def _keep_aside(path: Path, outcome: ReadOutcome) -> None:
+def _keep_aside(path: Path, outcome: ReadOutcome, wanted: bool = True) -> None:
+    if not wanted:
+        return
     aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
         os.replace(path, aside)

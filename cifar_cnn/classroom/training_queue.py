@@ -51,7 +51,8 @@ import ray.exceptions
 
 from cifar_cnn import runs
 from cifar_cnn.classroom import run_files
-from cifar_cnn.classroom.cluster import QueueError, default_concurrency, job_share, largest_node, require_ray
+from cifar_cnn.classroom.cluster import (QueueError, default_concurrency, job_share, largest_node, local_ray_failure,
+                                         require_ray)
 from cifar_cnn.classroom.estimate import (GUESS_FLOPS_PER_CPU_S, IMAGE_COST_FLOPS, estimated_starts, expected_seconds,
                                           guessed_images_per_s)
 from cifar_cnn.classroom.pool import Worker, WorkerPool
@@ -522,6 +523,8 @@ class TrainingQueue:
         try:
             result: run_files.RunFiles = ray.get(job.result_ref)
         except _PROCESS_DIED as error:
+            if local_ray_failure():  # the worker went with Ray itself: the job stays listed as running, and whoever
+                return               # starts Ray again (the app's engine) fails it saying why
             alive = False
             self._fail(job, _died_message(error, job))
         except ray.exceptions.RayTaskError as error:

@@ -21,6 +21,8 @@ from cifar_cnn import live_feed
 from cifar_cnn.classroom import QueueError
 from cifar_cnn.classroom.engine import EngineQueue, EngineStopped
 from cifar_cnn.classroom.permissions import KEY_VARIABLE, Visitor, configured_key, key_matches
+from cifar_cnn.classroom.queue_state import mark_running_jobs_failed
+from cifar_cnn.classroom.training_queue import RESTARTED_RUNNING
 from cifar_cnn.paths import default_artifacts_dir, default_runs_dir
 from cifar_cnn.training import MAX_NAME_LENGTH, ConfigError, TrainConfig, label_problem
 from cifar_cnn.ui.text import plain
@@ -38,7 +40,7 @@ class QueueHolder:
     seconds per try, and every rerun asks."""
 
     def __init__(self):
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # `get` holds it while it asks `queue`, which may note a stopped engine
         self._queue: EngineQueue | None = None
         self.error: str | None = None
         self.stopped = False  # the error is an engine that ran and stopped (not one that could not start)
@@ -77,7 +79,7 @@ class QueueHolder:
                 return queue
             if self.error and not retry:
                 raise (EngineStopped if self.stopped else QueueError)(self.error)
-            previous_end = f"The training engine stopped ({self.error.rstrip('.')})" if self.stopped and self.error else None
+            previous_end = self.error.rstrip(".") if self.stopped and self.error else None
             try:
                 queue = EngineQueue.start(default_runs_dir(), default_artifacts_dir() / "queue.json", previous_end=previous_end)
             except QueueError as error:
@@ -91,9 +93,13 @@ class QueueHolder:
     def _lost(self, queue: EngineQueue) -> None:
         """The engine stopped under the app: remember why, for the pages, until someone starts it again."""
         with self._lock:
-            if self._queue is queue:
-                self._queue, self.error, self.stopped = None, queue.why_stopped(), True
-                live_feed.FEED.attach(None)
+            if self._queue is not queue:
+                return
+            self._queue, self.error, self.stopped = None, queue.why_stopped(), True
+            live_feed.FEED.attach(None)
+        # Its students see it at once on the Runs page too, not only when someone starts the engine again.
+        mark_running_jobs_failed(default_artifacts_dir() / "queue.json", default_runs_dir(),
+                                 RESTARTED_RUNNING.format(why=self.error.rstrip(".")))
 
     def close_queue(self) -> None:
         """End the queue's jobs (waiting ones cancelled, running ones ended) and start an empty one; Ray keeps running."""
@@ -141,7 +147,7 @@ def training_queue() -> EngineQueue | None:
     try:
         return holder.get()
     except EngineStopped as error:
-        st.error(f"The training engine stopped: {plain(error)}")
+        st.error(plain(f"{str(error).rstrip('.')}."))
         st.caption(ENGINE_STOPPED_HINT)
         label = "Start the training engine again"
     except QueueError as error:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import streamlit as st
-import streamlit.components.v1 as components
 
 from cifar_cnn import runs
 from cifar_cnn.data import Dataset
@@ -36,22 +34,28 @@ def select_cell(true_class: int, predicted_class: int) -> None:
     st.session_state[_SCROLL_KEY] = True
 
 
+# A component of no size whose script scrolls the page to an element by id (components v2 run in the page itself).
+_scroller = st.components.v2.component(
+    "cifar_cnn_scroll_to", html="<span></span>",
+    js="""
+export default function ({data}) {
+  const scroll = (tries) => {
+    const target = document.getElementById(data.target);
+    if (target) target.scrollIntoView({behavior: 'smooth', block: 'start'});
+    else if (tries > 0) setTimeout(() => scroll(tries - 1), 100);
+  };
+  scroll(30);
+}
+""")
+
+
 def scroll_to_the_cell_once() -> None:
     """Bring the chosen cell's images into view after a click: they open below the matrix, off-screen on a projector.
-
-    Streamlit cannot scroll; a zero-height component's script can, since its frame shares the page's origin."""
+    Streamlit cannot scroll; a component's script can."""
     if not st.session_state.pop(_SCROLL_KEY, False):
         return
-    components.html(
-        "<script>\n"
-        "const target = () => window.parent.document.getElementById(" + json.dumps(CELL_ANCHOR) + ");\n"
-        "const scroll = (tries) => { const heading = target();\n"
-        "  if (heading) heading.scrollIntoView({behavior: 'smooth', block: 'start'});\n"
-        "  else if (tries > 0) setTimeout(() => scroll(tries - 1), 100); };\n"
-        "scroll(30);\n"
-        "</script>",
-        height=0,
-    )
+    st.session_state["_scrolls"] = st.session_state.get("_scrolls", 0) + 1  # a new component each time: it runs again
+    _scroller(data={"target": CELL_ANCHOR}, key=f"scroll_to_cell_{st.session_state['_scrolls']}")
 
 
 def select_clicked_cell() -> None:
