@@ -94,7 +94,7 @@ async def choose_the_exercise(page, minutes: float) -> None:
         await recipe.click()
         try:
             await page.get_by_role("option", name="fast preset", exact=True).click(timeout=10_000)
-            await expect(page.get_by_text("The preset sets, on this machine:")).to_be_visible(timeout=20_000)
+            await expect(page.get_by_text("On this machine the preset trains")).to_be_visible(timeout=20_000)
             break
         except Exception:
             if attempt == 2:

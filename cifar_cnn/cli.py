@@ -170,7 +170,8 @@ def _train(args) -> int:
     for note in dataset.notes:
         print(f"Note: {note}", file=sys.stderr)
     if config.minutes:
-        print(f"Training for {config.minutes:g} minutes (at most {config.epochs} epochs); the last epoch ends early.", file=sys.stderr)
+        print(f"Training for {config.minutes:g} minute{'s' if config.minutes != 1 else ''} (at most {config.epochs} "
+              f"epoch{'s' if config.epochs != 1 else ''}); the last epoch ends early.", file=sys.stderr)
 
     if args.ray is not None:
         return _train_on_ray(config, dataset, artifacts, args.ray or None)
@@ -290,7 +291,7 @@ def _evaluate(args) -> int:
     except runs.RunError as error:
         raise UsageError(str(error)) from None
 
-    print(f"Run {run.run_id} ({run.state}, {run.config.get('arch')}, {run.epochs_done} epochs)")
+    print(f"Run {run.run_id} ({run.state}, {run.config.get('arch')}, {run.epochs_done} epoch{'s' if run.epochs_done != 1 else ''})")
     if run.metrics:
         from cifar_cnn import run_labels
 

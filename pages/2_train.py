@@ -9,7 +9,8 @@ from cifar_cnn import plots, run_labels
 from cifar_cnn.models import ARCHITECTURES
 from cifar_cnn.training.presets import CUSTOM, PRESETS, build_config, preset_settings
 from cifar_cnn.training import (LEARNING_RATE_RANGE, MAX_EPOCHS, MAX_MINUTES, MAX_NAME_LENGTH, MAX_SEED, OPTIMIZERS, PRECISIONS,
-                                STRATEGIES, ConfigError, describe_config, settings_table)
+                                STRATEGIES, ConfigError, describe_config, recipe_in_words,
+                                settings_rows, settings_table)
 from cifar_cnn import format
 from cifar_cnn.classroom.cluster import CONCURRENCY_RULE
 from cifar_cnn.classroom.training_queue import CAP_EXTRA, CAP_PER_STUDENT, MAX_CAP
@@ -36,16 +37,21 @@ def quick_demo() -> bool:
     )
 
 
-def settings_in_words(preset: str) -> str:
-    return ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in preset_settings(preset).items())
+def recipe_settings(preset: str, sentence: str) -> None:
+    """What a preset sets: a sentence, then every setting in a table one click away."""
+    settings = preset_settings(preset)
+    st.caption(f"{sentence} {recipe_in_words(settings)}.")
+    with st.expander("All settings of this recipe"):
+        st.dataframe(settings_rows(settings), hide_index=True)
 
 
 def recipe(quick: bool) -> str:
     """CUSTOM, or the name of the preset whose settings replace the model and optimizer choices below."""
     if quick:
         chosen = QUICK_DEMO["recipe"]
-        st.caption(f"Quick demo: the {chosen} preset for {QUICK_DEMO['minutes']:g} minute. It sets, on this machine: "
-                   f"{settings_in_words(chosen)}.")
+        minutes = QUICK_DEMO["minutes"]
+        recipe_settings(chosen, f"Quick demo: the {chosen} preset for {minutes:g} minute{'s' if minutes != 1 else ''}. "
+                                "On this machine it trains")
         return chosen
     chosen = st.selectbox(
         "Recipe", [CUSTOM, *sorted(PRESETS)], key="recipe",
@@ -54,7 +60,7 @@ def recipe(quick: bool) -> str:
         "label smoothing and augmentation. Epochs, subset, seed and validation still come from below.",
     )
     if chosen != CUSTOM:
-        st.caption(f"The preset sets, on this machine: {settings_in_words(chosen)}.")
+        recipe_settings(chosen, "On this machine the preset trains")
     return chosen
 
 
@@ -310,7 +316,8 @@ def queue_controls(queue, visitor) -> None:
         if left.button("Apply", key="apply_concurrency") and at_once != queue.concurrency:
             queue.set_concurrency(int(at_once))
             st.rerun()
-        st.caption(f"The class's line holds at most {queue.max_unfinished} trainings waiting or running"
+        most = queue.max_unfinished
+        st.caption(f"The class's line holds at most {most} training{'s' if most != 1 else ''} waiting or running"
                    + (" (your limit)." if queue.cap_is_set else f" ({CAP_PER_STUDENT} per student who has trained plus "
                       f"{CAP_EXTRA}: it grows as students join)."))
         limit = left.number_input("Most trainings in the line (0 = the rule above)", 0, MAX_CAP,
@@ -334,6 +341,8 @@ def queue_controls(queue, visitor) -> None:
 
 @survives_engine_stop
 def train_page(queue, visitor, dataset) -> None:
+    if dataset is not None:
+        queue.put_dataset(dataset)  # once per dataset, before the first click on Train (a moment, then at once)
     for notice in queue.notices(visitor.name) + (queue.notices(None) if visitor.is_teacher or visitor.single_user else []):
         st.warning(plain(notice))
     unfinished = your_trainings(queue, visitor, dataset)

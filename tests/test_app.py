@@ -211,6 +211,21 @@ def test_a_second_train_while_one_runs_waits_in_line_and_can_be_cancelled(artifa
     assert queue_holder().queue.job(first.job_id).state == "running"
 
 
+def test_a_full_class_line_refuses_a_click_saying_so_and_the_teacher_limit_is_on_the_page(artifacts):
+    app = open_page("pages/2_train.py")
+    start_training(app, epochs=200)
+    first = last_job()
+    number = next(field for field in app.number_input if field.key == "line_limit")
+    number.set_value(1).run()
+    next(button for button in app.button if button.label == "Apply the limit").click().run()
+    assert queue_holder().queue.max_unfinished == 1
+    assert "The class's line holds at most 1 training waiting or running (your limit)." in texts(app)
+    next(button for button in app.button if button.label == "Train").click().run()
+    assert [job.job_id for job in queue_holder().queue.jobs()] == [first.job_id]  # nothing more was queued
+    assert "The class's line has room for 0 more trainings now (at most 1 wait or run at once), not 1: nothing was queued." in texts(app)
+    assert "ask the teacher to raise the limit" in texts(app)
+
+
 def test_while_a_job_runs_every_viewer_without_a_name_sees_its_settings_first(artifacts):
     app = open_page("pages/2_train.py")
     start_training(app, epochs=200)
@@ -303,7 +318,7 @@ def test_training_with_a_preset_from_the_train_page(artifacts):
     app.toggle(key="quick_demo").set_value(False).run()
     app.selectbox(key="recipe").set_value("seed").run()
     assert not [box for box in app.selectbox if box.key == "arch"]  # the preset sets the architecture; its caption says which
-    assert any(caption.value.startswith("The preset sets, on this machine: arch seed_cnn") for caption in app.caption)
+    assert any(caption.value.startswith("On this machine the preset trains seed_cnn, ") for caption in app.caption)
     app.number_input(key="epochs").set_value(1)
     next(button for button in app.button if button.label == "Train").click().run()
     assert not app.exception, app.exception
@@ -319,9 +334,14 @@ def test_the_fast_recipe_shows_what_it_sets_on_this_machine(artifacts, monkeypat
     app = open_page("pages/2_train.py")
     app.toggle(key="quick_demo").set_value(False).run()
     app.selectbox(key="recipe").set_value("fast").run()
-    caption = next(caption.value for caption in app.caption if caption.value.startswith("The preset sets"))
-    assert "precision float32" in caption and "arch options {'widths': [32, 64, 128], 'activation': 'relu'" in caption and "batch size 256" in caption
-    assert "shift lr scale 64.0" in caption and "crop padding 2" in caption
+    caption = next(caption.value for caption in app.caption if caption.value.startswith("On this machine the preset trains"))
+    assert caption.startswith("On this machine the preset trains fast_cnn, sgd at ") and "in batches of 256" in caption
+    assert "{" not in caption and "float32" not in caption  # words, not Python; float32 is the plain case, unsaid
+    table = next(frame.value for frame in app.dataframe if "setting" in frame.value.columns)
+    rows = dict(zip(table["setting"], table["value"]))
+    assert rows["network: widths"] == "32, 64, 128" and rows["batch size"] == "256" and rows["precision"] == "float32"
+    assert rows["shift lr scale"] == "64" and rows["crop padding"] == "2"
+    assert all(len(value) < 40 for value in rows.values())  # rounded: no 0.1111111111111111
 
 
 def test_a_time_budget_from_the_train_page(artifacts):
@@ -363,7 +383,7 @@ def test_the_quick_demo_is_the_train_pages_default(artifacts):
     app = open_page("pages/2_train.py")
     assert app.toggle(key="quick_demo").value
     assert not [box for box in app.selectbox if box.key == "arch"]
-    assert any(caption.value.startswith("Quick demo: the fast preset for 1 minute. It sets, on this machine: arch fast_cnn")
+    assert any(caption.value.startswith("Quick demo: the fast preset for 1 minute. On this machine it trains fast_cnn, ")
                for caption in app.caption)
     next(button for button in app.button if button.label == "Train").click().run()
     assert not app.exception, app.exception

@@ -5,7 +5,7 @@ import pytest
 from cifar_cnn import runs
 from cifar_cnn.training import presets
 from cifar_cnn.training.precision import resolve_precision
-from cifar_cnn.training.presets import PRESETS, build_config
+from cifar_cnn.training.presets import PRESETS, build_config, preset_settings
 from cifar_cnn.training import ConfigError, TrainConfig, learning_rate_schedule, train
 from synthetic_arrays import make_dataset
 
@@ -95,3 +95,19 @@ def test_without_a_gpu_the_fast_preset_keeps_its_cpu_form(monkeypatch):
     monkeypatch.setattr(presets, "resolve_precision", lambda name: "mixed_bfloat16" if name == "auto" else name)
     config = build_config("fast")
     assert (config.arch_options["widths"], config.arch_options["activation"], config.batch_size, config.lookahead) == ([64, 128, 256], "relu", 512, False)
+
+
+def test_a_recipe_is_told_in_words_and_rounded_numbers():
+    from cifar_cnn.training import recipe_in_words, settings_rows
+    from cifar_cnn.training.config import setting_in_words
+
+    assert setting_in_words(1 / 9) == "0.1111" and setting_in_words([64, 128, 256]) == "64, 128, 256"
+    assert (setting_in_words(True), setting_in_words(None), setting_in_words(64.0)) == ("yes", "none", "64")
+    for name in PRESETS:
+        settings = preset_settings(name)
+        sentence = recipe_in_words(settings)
+        assert sentence.startswith(settings["arch"] + ", ") and not any(mark in sentence for mark in "{}[]'")
+        rows = settings_rows(settings)
+        assert {row["setting"] for row in rows} >= {"batch size", "learning rate"}
+        assert all("{" not in row["value"] and "0.11111" not in row["value"] for row in rows)
+    assert recipe_in_words({"arch": "seed_cnn", "optimizer": "adam", "learning_rate": 0.001}) == "seed_cnn, adam at 0.001"

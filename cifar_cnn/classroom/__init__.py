@@ -8,7 +8,10 @@
     queue.stop(job_id)               # ends after the current batch; the run is kept
     queue.close(); stop_ray()
 
+- `engine`: the training engine, a process that holds Ray and the queue for the web app (Ray ends the processes that
+  use it when it fails; the app must not be one of them), and `EngineQueue`, the app's handle on it;
 - `cluster`: starting or joining Ray (`start_ray`, `stop_ray`) and what the cluster holds; `QueueError`;
+- `queue_state`: the queue's file of unfinished jobs, checked entry by entry, and the lock that makes it one queue's;
 - `relay`: live metrics and stop requests between a worker and the app (`LiveRelay`, a Ray actor);
 - `worker`: `TrainingWorker`, the Ray actor that runs one training in a process of its own;
 - `run_files`: a finished run's files, collected in the worker and written by the app into `artifacts/runs/<id>/`;

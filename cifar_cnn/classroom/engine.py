@@ -156,6 +156,11 @@ class EngineQueue:
 
     # ------------------------------------------------------------ the queue's methods
 
+    def put_dataset(self, dataset) -> None:
+        """Send `dataset` to the engine (and on into Ray's object store) now, so that a first click on Train does not
+        wait for it; at once when it was sent before."""
+        self._dataset_token(dataset)
+
     def submit(self, config, dataset, owner: str = "") -> str:
         token = self._dataset_token(dataset)
         return self._call("submit", config, token, owner, timeout_s=SLOW_CALL_TIMEOUT_S)
@@ -389,6 +394,7 @@ class _Engine:
         if name == "put_dataset":
             token, dataset = args
             self.datasets[token] = dataset
+            self.queue.put_dataset(dataset)  # into the object store now, not at the first submission
             return None
         if name == "submit":
             config, token, owner = args

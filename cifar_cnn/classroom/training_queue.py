@@ -299,7 +299,8 @@ class TrainingQueue:
         unfinished = sum(job.state in ("queued", "running") for job in self._jobs.values())
         rule = "the teacher's limit" if self._max_unfinished is not None else \
             f"{CAP_PER_STUDENT} per student who has trained plus {CAP_EXTRA}"
-        return (f"The class's line is full: {unfinished} trainings wait or run, the most allowed ({rule}). Wait until "
+        return (f"The class's line is full: {unfinished} training{'s wait' if unfinished != 1 else ' waits'} or "
+                f"run{'s' if unfinished == 1 else ''}, the most allowed ({rule}). Wait until "
                 "some finish, or ask the teacher to raise the limit under Queue settings on the Train page.")
 
     def notices(self, owner: str | None = None) -> list[str]:

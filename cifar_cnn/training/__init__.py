@@ -10,12 +10,13 @@
 
 from cifar_cnn.training.config import (LEARNING_RATE_RANGE, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_MINUTES, MAX_NAME_LENGTH, MAX_SEED,
                                        OPTIMIZERS, PRECISIONS, SCHEDULES, STRATEGIES, UNCAPPED_EPOCHS, VALIDATION_CHOICES, ConfigError,
-                                       TrainConfig, describe_config, label_problem, settings_table)
+                                       TrainConfig, describe_config, label_problem, recipe_in_words,
+                                       settings_rows, settings_table)
 from cifar_cnn.training.loop import (DataSplit, TrainResult, build_for_training, learning_rate_schedule, make_loss, make_optimizer,
                                      make_strategy, score, split_training_data, train)
 
 __all__ = [
     "LEARNING_RATE_RANGE", "MAX_BATCH_SIZE", "MAX_EPOCHS", "MAX_MINUTES", "MAX_NAME_LENGTH", "MAX_SEED", "OPTIMIZERS", "PRECISIONS", "SCHEDULES",
     "STRATEGIES", "UNCAPPED_EPOCHS", "VALIDATION_CHOICES", "ConfigError", "DataSplit", "TrainConfig", "TrainResult", "build_for_training",
-    "describe_config", "label_problem", "learning_rate_schedule", "make_loss", "make_optimizer", "make_strategy", "score", "settings_table", "split_training_data", "train",
+    "describe_config", "label_problem", "learning_rate_schedule", "make_loss", "make_optimizer", "make_strategy", "score", "recipe_in_words", "settings_rows", "settings_table", "split_training_data", "train",
 ]

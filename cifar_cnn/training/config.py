@@ -244,7 +244,51 @@ def describe_config(config: TrainConfig) -> str:
     return " · ".join(parts)
 
 
+def setting_in_words(value: Any) -> str:
+    """A setting's value as a person reads it: numbers to 4 significant digits, lists as "64, 128, 256", yes or no."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(setting_in_words(item) for item in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{key.replace('_', ' ')} {setting_in_words(item)}" for key, item in value.items())
+    return "none" if value is None else str(value)
+
+
+def settings_rows(settings: dict[str, Any]) -> list[dict[str, str]]:
+    """Every setting and its value in words, as rows for a table (the network's options one row each)."""
+    rows = []
+    for name, value in settings.items():
+        if name == "arch_options" and isinstance(value, dict):
+            rows += [{"setting": f"network: {key.replace('_', ' ')}", "value": setting_in_words(item)} for key, item in value.items()]
+        else:
+            rows.append({"setting": name.replace("_", " "), "value": setting_in_words(value)})
+    return rows
+
+
+def recipe_in_words(settings: dict[str, Any]) -> str:
+    """What a recipe sets, in one sentence: "fast_cnn, sgd at 0.4 in batches of 512, bfloat16, a one_cycle schedule,
+    label smoothing 0.2, flip test-time augmentation"."""
+    parts = [str(settings.get("arch", "seed_cnn"))]
+    if "optimizer" in settings or "learning_rate" in settings:
+        parts.append(f"{settings.get('optimizer', 'adam')} at {setting_in_words(float(settings.get('learning_rate', 1e-3)))}"
+                     + (f" in batches of {settings['batch_size']}" if "batch_size" in settings else ""))
+    if settings.get("precision", "float32") != "float32":
+        parts.append(str(settings["precision"]).replace("mixed_", ""))
+    if settings.get("schedule", "constant") != "constant":
+        parts.append(f"a {settings['schedule'].replace('_', '-')} schedule")
+    if settings.get("label_smoothing"):
+        parts.append(f"label smoothing {setting_in_words(float(settings['label_smoothing']))}")
+    if settings.get("weight_decay"):
+        parts.append(f"weight decay {setting_in_words(float(settings['weight_decay']))}")
+    augmentation = [name for name, key in (("flip", "flip_tta"), ("shift", "shift_tta")) if settings.get(key)]
+    if augmentation:
+        parts.append(f"{' and '.join(augmentation)} test-time augmentation")
+    return ", ".join(parts)
+
+
 def settings_table(config: TrainConfig) -> list[dict[str, str]]:
     """Every setting and its value, as rows for a table."""
-    return [{"setting": name.replace("_", " "), "value": json.dumps(value) if isinstance(value, (dict, list)) else str(value)}
-            for name, value in config.to_dict().items()]
+    return settings_rows(config.to_dict())
