@@ -19,8 +19,11 @@ from cifar_cnn.runs import Run
 
 NO_OWNER = "—"  # a run trained with no name typed in (the CLI, or a laptop with no teacher key)
 
-LEADERBOARD_COLUMNS = ["place", "owner", "run", "name", "architecture", "learning rate", "batch size", "optimizer", "epochs",
-                       "images", "train accuracy", "test accuracy", "seconds", "state"]
+LEADERBOARD_COLUMNS = ["place", "owner", "training", "test accuracy", "run", "name", "architecture", "learning rate", "batch size", "optimizer", "epochs",
+                       "images", "train accuracy", "seconds", "state"]
+
+# What a projector's 1280 pixels show of the leaderboard without scrolling sideways; the rest is one click away.
+LEADERBOARD_AT_A_GLANCE = ["place", "owner", "training", "test accuracy"]
 
 # The settings the chart puts on its axes, in the order it draws them; test accuracy comes last, where the eye ends.
 SETTING_COLUMNS = ["architecture code", "optimizer code", "log10 learning rate", "batch size", "epochs", "train images"]
@@ -61,8 +64,9 @@ def _ranking_key(run: Run) -> tuple:
 def leaderboard(runs: Iterable[Run]) -> pd.DataFrame:
     """One row per run, best test accuracy first, then the runs without one (running, failed), damaged runs last.
 
-    Columns: place (1, 2, ... for ranked runs, None for the rest), owner (NO_OWNER for none), run (its id), name,
-    the main settings, epochs (done against the plan), images (trained on), train and test accuracy (shares of 1),
+    Columns: place (1, 2, ... for ranked runs, None for the rest), owner (NO_OWNER for none), training (the run in a
+    few words), test accuracy (a share of 1), run (its id), name,
+    the main settings, epochs (done against the plan), images (trained on), train accuracy,
     seconds (training time) and state. Missing values are None: a damaged run's config may hold nothing."""
     ordered = sorted(runs, key=_ranking_key)  # stable: equal runs keep the listing's order (newest first)
     rows = []
@@ -74,6 +78,7 @@ def leaderboard(runs: Iterable[Run]) -> pd.DataFrame:
         rows.append({
             "place": place if accuracy is not None else None,
             "owner": owner(run),
+            "training": _training_label(run, config),
             "run": run.run_id,
             "name": config.get("name") if isinstance(config.get("name"), str) else "",
             "architecture": config.get("arch") if isinstance(config.get("arch"), str) else None,
@@ -92,6 +97,19 @@ def leaderboard(runs: Iterable[Run]) -> pd.DataFrame:
     for column in ("place", "batch size", "images"):
         frame[column] = frame[column].astype("Int64")
     return frame
+
+
+def _training_label(run: Run, config: dict) -> str:
+    """A run in a few words: its name where it has one, else its network, learning rate and length."""
+    name = config.get("name")
+    if isinstance(name, str) and name.strip():
+        return " ".join(name.split())
+    parts = [config.get("arch") if isinstance(config.get("arch"), str) else "unknown network"]
+    if _number(config.get("learning_rate")):
+        parts.append(f"lr {config['learning_rate']:g}")
+    minutes, epochs = config.get("minutes"), run.epochs_done
+    parts.append(f"{minutes:g} min" if _number(minutes) and minutes > 0 else f"{epochs} epoch{'' if epochs == 1 else 's'}")
+    return " · ".join(parts)
 
 
 def _codes(values: list[str]) -> tuple[list[int], list[str]]:
@@ -116,6 +134,7 @@ def settings_frame(runs: Iterable[Run]) -> pd.DataFrame:
         name = config.get("name") if isinstance(config.get("name"), str) else ""
         rows.append({
             "owner": owner(run),
+            "training": _training_label(run, config),
             "run": run.run_id,
             "name": name,
             "label": name.strip() or run.run_id,

@@ -171,6 +171,15 @@ def _rounded(values) -> list[float | None]:
     return [round(float(value), LIVE_DECIMALS) if math.isfinite(value) else None for value in np.asarray(values, dtype=float)]
 
 
+# One colour per class wherever a class has one: Tableau's 10, chosen to be told apart (Plotly's default 10 has two
+# near purples), then more for datasets of more classes.
+CLASS_PALETTE = plotly.colors.qualitative.T10 + plotly.colors.qualitative.Alphabet
+
+
+def class_colour(class_index: int) -> str:
+    return CLASS_PALETTE[class_index % len(CLASS_PALETTE)]
+
+
 # Distinct colours for the runs of a comparison (Streamlit's own chart theme starts with two blues), then dashes past ten.
 RUN_COLOURS = plotly.colors.qualitative.D3
 RUN_DASHES = ("solid", "dash", "dot")
@@ -250,11 +259,25 @@ def _class_scatter_figure(frame: pd.DataFrame, colour_by: str) -> go.Figure:
     figure.update_layout(title="Test accuracy against learning rate", xaxis_title="learning rate (log scale)",
                          yaxis_title="test accuracy", margin=dict(t=50, b=40))
     figure.update_xaxes(type="log", exponentformat="none")  # 0.0001, not Plotly's "100µ"
-    rates = sorted(set(frame["learning rate"].dropna()))
+    rates = _spaced_ticks(sorted(rate for rate in set(frame["learning rate"].dropna()) if rate > 0))
     if len(rates) <= _MAX_TICKS:  # the rates the class chose, as they typed them, not the 2, 3, ..., 9 between decades
         figure.update_xaxes(tickvals=rates, ticktext=[f"{rate:g}" for rate in rates])
     figure.update_yaxes(tickformat=".0%")
     return figure
+
+
+def _spaced_ticks(rates: list[float], across: int = 8) -> list[float]:
+    """The rates to label on a log axis, at least 1/`across` of its width apart (0.4 and 0.5 overlapped at 1280 pixels):
+    the smallest and the largest always, those between where they fit."""
+    if len(rates) < 3:
+        return rates
+    low, high = math.log10(rates[0]), math.log10(rates[-1])
+    gap = (high - low) / across
+    kept = [rates[0]]
+    for rate in rates[1:-1]:
+        if math.log10(rate) - math.log10(kept[-1]) >= gap and high - math.log10(rate) >= gap:
+            kept.append(rate)
+    return [*kept, rates[-1]]
 
 
 def _category_axis(frame: pd.DataFrame, column: str) -> dict:

@@ -16,6 +16,7 @@ from cifar_cnn.classroom.cluster import CONCURRENCY_RULE
 from cifar_cnn.classroom.training_queue import CAP_EXTRA, CAP_PER_STUDENT, MAX_CAP
 from cifar_cnn.ui.classroom import queue_holder, submit_trainings, survives_engine_stop, training_queue
 from cifar_cnn.ui.live_panel import rerun_when_the_queue_changes, training_panel
+from cifar_cnn.ui.scroll import scroll_to
 from cifar_cnn.ui.sidebar import setup_page, select_run
 from cifar_cnn.ui.text import plain
 
@@ -24,6 +25,8 @@ from cifar_cnn.ui.text import plain
 QUICK_DEMO = {"recipe": "fast", "minutes": 1.0}
 QUEUE_REFRESH_S = 30.0  # besides each change of the queue: the estimated start times drift
 RECENT_FINISHED = 3  # the visitor's finished trainings the page keeps showing, newest first
+YOUR_TRAININGS = "your-trainings"  # the anchor of the visitor's trainings, scrolled to after a click on Train
+SCROLL_TO_TRAINING = "_scroll_to_training"
 ARCHITECTURE_HELP = ("seed_cnn: the seed notebook's 4-conv, 3-dense network. fast_cnn: airbench-style, the most accuracy per "
                      "minute (use it with SGD and a high learning rate, or the fast preset). tiny_cnn: fast, small, less accurate.")
 
@@ -160,6 +163,7 @@ def train_button(dataset, chosen_recipe: str, choices: dict, visitor) -> None:
             st.error(f"Cannot train with these settings: {plain(error)}")
             return
         if submit_trainings([config], dataset):
+            st.session_state[SCROLL_TO_TRAINING] = True  # the Train button is below the fold on a projector
             st.rerun()  # the new job's panel takes the top of the page
 
 
@@ -187,14 +191,16 @@ def job_settings(job) -> None:
         st.dataframe(settings_table(job.config), hide_index=True)
 
 
-def running_job(queue, job, visitor, dataset) -> None:
-    """A running job's Stop, then its progress, curves and watch set, which the live panel draws as they come."""
+def running_job(queue, job, visitor, dataset, scroll: bool) -> None:
+    """A running job's Stop, then its progress, curves and watch set, which the live panel draws as they come (brought
+    into view after a click on Train or Stop)."""
     if job.stop_requested:
         st.info("Stopping after the current batch, then saving the model and its accuracy...")
     elif visitor.may_control(job.owner) and st.button("Stop", icon=":material/stop:", key=f"stop_{job.job_id}"):
         queue.stop(job.job_id)
         st.info("Stopping after the current batch, then saving the model and its accuracy...")
-    training_panel(job, dataset)
+        scroll = True
+    training_panel(job, dataset, scroll=scroll)
     st.caption(plots.LIVE_CURVES_HELP)
 
 
@@ -224,10 +230,13 @@ def live_job(queue, job_id: str, drawn_state: str, visitor, dataset) -> None:
     job = queue.job(job_id)
     if job.state != drawn_state:
         st.rerun()
+    scroll = st.session_state.pop(SCROLL_TO_TRAINING, False)
     if job.state == "running":
-        running_job(queue, job, visitor, dataset)
+        running_job(queue, job, visitor, dataset, scroll)
     else:
         waiting_job(queue, job, visitor, queue.estimated_starts().get(job_id))
+        if scroll:
+            scroll_to(YOUR_TRAININGS)
 
 
 def finished_job(job) -> None:
@@ -259,7 +268,7 @@ def your_trainings(queue, visitor, dataset) -> frozenset:
     finished = [job for job in jobs if job.is_finished][::-1][:RECENT_FINISHED]
     if not unfinished and not finished:
         return unfinished
-    st.subheader(f"Your trainings, {plain(visitor.name)}" if visitor.name else "Your trainings")
+    st.subheader(f"Your trainings, {plain(visitor.name)}" if visitor.name else "Your trainings", anchor=YOUR_TRAININGS)
     for job in jobs:
         if not job.is_finished:
             unfinished_job(queue, job, visitor, dataset)

@@ -301,6 +301,17 @@ def test_names_from_the_model_and_the_data_stay_text(tmp_path):
     assert [trace.marker.symbol[0] for trace in figure.data] == ["circle", "circle"]  # the legend shows a dot, not a cross
 
 
+def test_ten_classes_get_ten_different_colours_from_the_one_class_palette():
+    from cifar_cnn.plots import CLASS_PALETTE
+
+    labels = np.repeat(np.arange(10), 2)
+    projection = embeddings.Projection("PCA", "dense", np.zeros((20, 2), np.float32), np.arange(20), labels)
+    figure = figures.embedding_figure(projection, labels, [f"class {index}" for index in range(10)])
+    colours = [trace.marker.color for trace in figure.data]
+    assert len(set(colours)) == 10 and colours == list(CLASS_PALETTE[:10])
+    assert figure.layout.title.x == 0 and figure.layout.margin.t >= 60  # the title clear of Plotly's toolbar
+
+
 # ---------------------------------------------------------------- the page
 
 

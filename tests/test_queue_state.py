@@ -140,3 +140,10 @@ def test_a_lock_held_by_another_process_is_refused_and_freed_when_that_process_d
     lock.acquire()  # the holder was killed: its lock went with it, nothing stale is left
     assert lock.held
     lock.release()
+
+
+def test_a_folder_where_the_lock_cannot_be_made_is_refused_saying_what_to_check(tmp_path):
+    blocker = tmp_path / "artifacts"
+    blocker.write_text("a file where the artifacts folder should be")
+    with pytest.raises(QueueError, match="Cannot open the training queue's lock .* writable"):
+        QueueFileLock(blocker / "queue.json").acquire()

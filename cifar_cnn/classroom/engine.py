@@ -96,13 +96,14 @@ class EngineQueue:
         answer = _read_answer(process, limit, JOIN_TIMEOUT_S if joining else limit)
         if answer is None:
             _end_process(process)
+            last_words = _last_words(log_path)
             shutil.rmtree(folder, ignore_errors=True)
             if joining:
                 raise QueueError(f"The Ray cluster at {address} did not let this app join within {JOIN_TIMEOUT_S:g} s: it accepts "
                                  "connections but does not answer as Ray does. Check the address (`ray start --head` "
                                  "prints it, port 6379 by default) and that both machines run the same Ray version, or "
                                  "unset RAY_ADDRESS to train on this machine.")
-            raise QueueError(f"The training engine did not start within {limit:g} s{_last_words(log_path)}. The machine "
+            raise QueueError(f"The training engine did not start within {limit:g} s{last_words}. The machine "
                              "may be overloaded: try again in a minute.")
         if "error" in answer:
             process.wait(timeout=10)
@@ -130,6 +131,8 @@ class EngineQueue:
 
     def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
         """End the queue (waiting jobs cancelled, running ones failed, saying why), Ray, and the engine's process."""
+        if self._stopped is None and self._process.poll() is not None:  # it ended by itself: keep why, before its log goes
+            self._stopped = self.why_stopped()
         if self._process.poll() is None:
             try:
                 self._call("close", timeout_s=timeout_s)
@@ -229,8 +232,10 @@ def _read_answer(process: subprocess.Popen, timeout_s: float, join_timeout_s: fl
         for line in iter(process.stdout.readline, b""):
             try:
                 said = json.loads(line)
-            except ValueError:
-                said = {"error": f"The training engine said something unexpected: {line[:200]!r}"}
+            except ValueError:  # a library's own print before the answer: not for us
+                continue
+            if not isinstance(said, dict):
+                continue
             with arrived:
                 lines.append(said)
                 arrived.notify()
@@ -331,6 +336,7 @@ class _Engine:
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
         threading.Thread(target=self._watch_parent, daemon=True).start()
         self._say({"cluster": describe_cluster()})
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # whatever prints later goes to the log: nobody reads the pipe
         while not self.ending.wait(PARENT_CHECK_S):
             failure = local_ray_failure()
             if failure:  # Ray is about to end this process: end it now, saying why, with the queue's file as it is

@@ -170,8 +170,13 @@ class QueueFileLock:
 
     def acquire(self) -> None:
         """Take the lock, or raise QueueError naming the process that holds it and what to do."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")  # not truncated: the holder's details stay readable
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+", encoding="utf-8")  # not truncated: the holder's details stay readable
+        except OSError as error:
+            raise QueueError(f"Cannot open the training queue's lock {self.path}: {error.strerror or error}. Check that "
+                             "the artifacts folder is writable by the user who runs the app, or start the app with "
+                             "another folder (CIFAR_CNN_ARTIFACTS=/some/other/folder).") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -6,13 +6,12 @@ import base64
 import io
 
 import numpy as np
-import plotly.colors
 import plotly.graph_objects as go
 from PIL import Image
 
 from cifar_cnn.inside import pictures
 from cifar_cnn.inside.embeddings import Projection
-from cifar_cnn.plots import plotly_text
+from cifar_cnn.plots import class_colour, plotly_text
 
 SELECTED_COLOUR = "rgb(255,75,75)"  # Streamlit's red, as the confusion matrix frames its open cell
 
@@ -54,7 +53,6 @@ def embedding_figure(projection: Projection, labels: np.ndarray, class_names) ->
     """The projected test images as points, one colour per true class; a cross marks an image the model got wrong.
 
     Each point's customdata is its test-image index (the page opens the image on click)."""
-    palette = plotly.colors.qualitative.Plotly + plotly.colors.qualitative.Dark24
     true = labels[projection.indices]
     figure = go.Figure()
     for class_index, name in enumerate(class_names):
@@ -68,7 +66,7 @@ def embedding_figure(projection: Projection, labels: np.ndarray, class_names) ->
             customdata=projection.indices[mask],
             text=[f"predicted {plotly_text(class_names[p])}" if 0 <= p < len(class_names) else f"predicted {p}"
                   for p in projection.predicted[mask]],
-            marker=dict(color=palette[class_index % len(palette)], size=np.where(wrong, 8, 5),
+            marker=dict(color=class_colour(class_index), size=np.where(wrong, 8, 5),
                         symbol=np.where(wrong, "x", "circle"), opacity=0.75),
             hovertemplate=f"test image #%{{customdata}}<br>true {plotly_text(name)}, %{{text}}<extra></extra>",
         ))
@@ -77,6 +75,8 @@ def embedding_figure(projection: Projection, labels: np.ndarray, class_names) ->
         title=f"{projection.method} of layer {plotly_text(projection.layer)}: {len(true):,} test images, "
               f"crosses: the {wrong_share:.0%} the model gets wrong",
         xaxis=dict(showticklabels=False, title=None), yaxis=dict(showticklabels=False, title=None, scaleanchor="x"),
-        legend_title_text="true class", height=560, margin=dict(t=50, b=10, l=10, r=10),
+        # The title sits left and the plot below it with room: Plotly's toolbar, top right, covered a centred title.
+        title_x=0, title_xanchor="left", title_y=0.98, title_yanchor="top",
+        legend_title_text="true class", height=580, margin=dict(t=80, b=10, l=10, r=10),
     )
     return figure

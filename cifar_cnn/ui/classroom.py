@@ -97,6 +97,7 @@ class QueueHolder:
                 return
             self._queue, self.error, self.stopped = None, queue.why_stopped(), True
             live_feed.FEED.attach(None)
+        queue.close()  # its process is gone: this lets its folder (socket, log) go too
         # Its students see it at once on the Runs page too, not only when someone starts the engine again.
         mark_running_jobs_failed(default_artifacts_dir() / "queue.json", default_runs_dir(),
                                  RESTARTED_RUNNING.format(why=self.error.rstrip(".")))

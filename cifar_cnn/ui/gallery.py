@@ -10,6 +10,7 @@ from cifar_cnn import runs
 from cifar_cnn.data import Dataset
 from cifar_cnn.images import enlarge
 from cifar_cnn.ui.explain import show_explanation
+from cifar_cnn.ui.scroll import scroll_to
 from cifar_cnn.ui.text import plain
 
 CELL_KEY = "selected_cell"  # (true class, predicted class) of the open confusion-matrix cell
@@ -34,28 +35,11 @@ def select_cell(true_class: int, predicted_class: int) -> None:
     st.session_state[_SCROLL_KEY] = True
 
 
-# A component of no size whose script scrolls the page to an element by id (components v2 run in the page itself).
-_scroller = st.components.v2.component(
-    "cifar_cnn_scroll_to", html="<span></span>",
-    js="""
-export default function ({data}) {
-  const scroll = (tries) => {
-    const target = document.getElementById(data.target);
-    if (target) target.scrollIntoView({behavior: 'smooth', block: 'start'});
-    else if (tries > 0) setTimeout(() => scroll(tries - 1), 100);
-  };
-  scroll(30);
-}
-""")
-
-
 def scroll_to_the_cell_once() -> None:
-    """Bring the chosen cell's images into view after a click: they open below the matrix, off-screen on a projector.
-    Streamlit cannot scroll; a component's script can."""
+    """Bring the chosen cell's images into view after a click: they open below the matrix, off-screen on a projector."""
     if not st.session_state.pop(_SCROLL_KEY, False):
         return
-    st.session_state["_scrolls"] = st.session_state.get("_scrolls", 0) + 1  # a new component each time: it runs again
-    _scroller(data={"target": CELL_ANCHOR}, key=f"scroll_to_cell_{st.session_state['_scrolls']}")
+    scroll_to(CELL_ANCHOR)
 
 
 def select_clicked_cell() -> None:

@@ -217,6 +217,8 @@ class Panel {
     if (first && data.mode === 'training') this.build();
     if (data.mode === 'training') this.drawWatchSet(this.lastUpdate && this.lastUpdate.watch);
     if (this.lastUpdate) this.receive(this.lastUpdate);
+    // After a click on Train or Stop: the progress line and the curves come into view (the button was below the fold).
+    if (data.scroll) setTimeout(() => this.root.scrollIntoView({behavior: 'smooth', block: 'center'}), 50);
     clearTimeout(this.refreshTimer);
     if (data.refresh_after_s) this.refreshTimer = setTimeout(() => { this.due = true; recheck(); }, data.refresh_after_s * 1000);
   }

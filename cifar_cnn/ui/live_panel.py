@@ -28,11 +28,11 @@ def _mount(key: str, **data) -> None:
     _component(data={"feed": feed, "lost": LOST, **data}, key=key, on_changed_change=lambda: None)
 
 
-def training_panel(job, dataset) -> None:
+def training_panel(job, dataset, scroll: bool = False) -> None:
     """Progress, loss and accuracy curves and the watch set of the running `job`, updated from the feed; the fragment
-    around it reruns when the job ends or someone presses its Stop."""
+    around it reruns when the job ends or someone presses its Stop. `scroll`: bring the panel into view."""
     _mount(f"live_{job.job_id}", mode="training", job=job.job_id, starting=live_feed.STARTING_LINE,
-           drawn={"state": job.state, "stopping": job.stop_requested}, watch_set=watch_set_data(dataset))
+           drawn={"state": job.state, "stopping": job.stop_requested}, watch_set=watch_set_data(dataset), scroll=scroll)
 
 
 def rerun_when_the_queue_changes(key: str, at_least_every_s: float | None = None) -> None:
