@@ -53,3 +53,22 @@ def progress_line(snapshot, config) -> str:
         return f"Epoch {epoch}{of_epochs} · all {snapshot.steps_per_epoch} batches done · validating and recording the epoch..."
     return (f"Epoch {epoch}{of_epochs} · batch {snapshot.batch}/{snapshot.steps_per_epoch or '?'}"
             f" · {snapshot.images_per_s:,.0f} images/s · {duration(snapshot.seconds_left)} left")
+
+
+def one_epoch_in_words(epoch: dict) -> str:
+    """What a one-epoch run's history says, in words: a curve needs two epochs."""
+    def measured(name: str, as_percent: bool) -> str | None:
+        value = epoch.get(name)
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            return None
+        return f"{value:.1%}" if as_percent else f"{value:.3f}"
+
+    training = [part for part in (f"loss {measured('loss', False)}" if measured("loss", False) else None,
+                                  f"accuracy {measured('accuracy', True)}" if measured("accuracy", True) else None) if part]
+    validation = [part for part in (f"loss {measured('val_loss', False)}" if measured("val_loss", False) else None,
+                                    f"accuracy {measured('val_accuracy', True)}" if measured("val_accuracy", True) else None) if part]
+    said = "No curves: this run trained for one epoch, and a curve needs two."
+    if training:
+        said += f" Its training batches averaged {' and '.join(training)} (dropout and augmentation on)"
+        said += f"; the validation after it: {' and '.join(validation)}." if validation else "."
+    return said + " The Train page showed it batch by batch while it ran."

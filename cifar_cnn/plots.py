@@ -166,6 +166,27 @@ def live_curve_series(batches: list[dict] | tuple, epochs: list[dict] | tuple, s
     return series
 
 
+def batch_curves_figure(series: dict) -> go.Figure:
+    """A finished training's curves as the live panel drew them (`live_curve_series`): every batch faint, smoothed,
+    each epoch's mean and validation."""
+    names = series["names"]
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=series["batch_x"], y=series["batch_y"], mode="markers", name=names["batch"],
+                                marker=dict(size=3, color="rgba(31,119,180,0.25)")))
+    figure.add_trace(go.Scatter(x=series["batch_x"], y=series["smoothed_y"], mode="lines", name=names["smoothed"],
+                                line=dict(color="rgb(31,119,180)")))
+    if series["epoch_x"]:
+        figure.add_trace(go.Scatter(x=series["epoch_x"], y=series["epoch_y"], mode="markers", name=names["epoch"],
+                                    marker=dict(size=8, color="rgb(31,119,180)", symbol="diamond")))
+        figure.add_trace(go.Scatter(x=series["epoch_x"], y=series["validation_y"], mode="lines+markers", name=names["validation"],
+                                    line=dict(color="rgb(255,127,14)")))
+    figure.update_layout(title=series["title"], xaxis_title="epoch", yaxis_title=series["y_title"], height=320,
+                         margin=dict(t=40, b=30, l=10, r=10), legend=dict(orientation="h", y=-0.3))
+    if series["percent"]:
+        figure.update_yaxes(tickformat=".0%")
+    return figure
+
+
 def _rounded(values) -> list[float | None]:
     """JSON-ready: LIVE_DECIMALS decimals, and None (a gap in the line) for a NaN or infinite loss."""
     return [round(float(value), LIVE_DECIMALS) if math.isfinite(value) else None for value in np.asarray(values, dtype=float)]

@@ -239,8 +239,8 @@ def live_job(queue, job_id: str, drawn_state: str, visitor, dataset) -> None:
             scroll_to(YOUR_TRAININGS)
 
 
-def finished_job(job) -> None:
-    """How a training ended, and the way to its evaluation."""
+def finished_job(queue, job, with_curves: bool) -> None:
+    """How a training ended (its final curves too, for the visitor's latest), and the way to its evaluation."""
     with st.container(border=True):
         job_settings(job)
         if job.state in ("failed", "cancelled"):
@@ -251,9 +251,23 @@ def finished_job(job) -> None:
         st.success(
             f"Training {verb}. {plain(run_labels.accuracy_line(metrics, job.config.to_dict()))}; both measured after training, "
             "without dropout or augmentation." + (f" {plain(job.message)}" if job.message else ""))
+        if with_curves:
+            final_curves(queue, job)
         if job.run_dir is not None and st.button("Open this run in Evaluate", icon=":material/grid_on:", key=f"open_{job.job_id}"):
             select_run(job.run_dir.name)
             st.switch_page("pages/4_evaluate.py")
+
+
+def final_curves(queue, job) -> None:
+    """The curves the live panel drew, kept on the page after the training ends (the queue keeps the batches of the
+    latest trainings)."""
+    snapshot = queue.snapshot(job.job_id)
+    if not snapshot.batches:
+        return
+    columns = st.columns(2)
+    for column, metric in zip(columns, ("loss", "accuracy")):
+        series = plots.live_curve_series(snapshot.batches, snapshot.epochs, snapshot.steps_per_epoch, metric)
+        column.plotly_chart(plots.batch_curves_figure(series), key=f"final_{metric}_{job.job_id}")
 
 
 def drawn_jobs(jobs) -> frozenset:
@@ -272,8 +286,8 @@ def your_trainings(queue, visitor, dataset) -> frozenset:
     for job in jobs:
         if not job.is_finished:
             unfinished_job(queue, job, visitor, dataset)
-    for job in finished:
-        finished_job(job)
+    for number, job in enumerate(finished):  # the newest first: its curves stay until the visitor trains again
+        finished_job(queue, job, with_curves=number == 0 and not unfinished)
     return unfinished
 
 

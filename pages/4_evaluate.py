@@ -31,11 +31,13 @@ tta = run_labels.test_measurement(run.metrics, run.config)
 columns[1].metric("Test accuracy", format.percent(evaluation.accuracy(probabilities, labels)),
                   help=f"How the predictions were made: {tta}." if tta else None)
 columns[2].metric("Test images", f"{len(labels):,}")
-if len(run.history):
+if len(run.history) >= 2:
     left, right = st.columns(2)
     left.plotly_chart(plots.loss_figure(run.history, run.metrics))
     right.plotly_chart(plots.accuracy_figure(run.history, run.metrics))
     st.caption(plots.CURVES_HELP)
+elif len(run.history):
+    st.caption(plain(format.one_epoch_in_words(run.history.iloc[0].to_dict())))
 
 st.header("Confusion matrix")
 matrix = cached.confusion(run)

@@ -26,10 +26,15 @@ except runs.RunError as error:
     st.stop()
 st.caption(f"{plain(run_labels.describe(run))} (run {plain(run.run_id)}) knows these classes: {plain_list(class_names)}.")
 
-source = st.radio("Image", ["Upload an image", "A random test image"], horizontal=True, key="predict_source")
+UPLOAD, PHOTO, TEST_IMAGE = "Upload an image", "Take a photo", "A random test image"
+source = st.radio("Image", [UPLOAD, PHOTO, TEST_IMAGE], horizontal=True, key="predict_source")
 image, true_class = None, None
-if source == "Upload an image":
-    upload = st.file_uploader("PNG, JPEG, GIF, BMP or WebP; it is resized to 32x32", type=list(ACCEPTED_SUFFIXES), key="upload")
+if source in (UPLOAD, PHOTO):
+    if source == UPLOAD:
+        upload = st.file_uploader("PNG, JPEG, GIF, BMP or WebP; it is resized to 32x32", type=list(ACCEPTED_SUFFIXES), key="upload")
+    else:  # a phone's or a laptop's camera: the photo goes through the same checks as an upload
+        upload = st.camera_input("Fill the frame with one object (a cat, a car, a ship...): the photo is resized to 32x32",
+                                 key="camera")
     if upload is not None:
         try:  # the crop-or-pad choice below is only drawn for a picture that is not square; crop until it is
             prepared = prepare_image(upload.getvalue(), upload.name, fit=st.session_state.get("upload_fit", CROP))
@@ -40,7 +45,8 @@ if source == "Upload an image":
             image = prepared.model_input
             uploaded.keep(upload.name, image)
             left, right = st.columns([2, 1])
-            left.image(prepared.original, caption=f"{plain(upload.name)} as uploaded ({prepared.original_size[0]}x{prepared.original_size[1]})")
+            how = "as uploaded" if source == UPLOAD else "as taken"
+            left.image(prepared.original, caption=f"{plain(upload.name)} {how} ({prepared.original_size[0]}x{prepared.original_size[1]})")
             with right:
                 if not prepared.is_square:
                     st.radio("The model sees squares. This picture is not square:", FITS, key="upload_fit", format_func={

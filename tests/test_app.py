@@ -122,6 +122,7 @@ def test_train_completes_and_the_run_appears_on_runs(artifacts):
     job = wait_for_end(last_job().job_id)
     app.run()
     assert any("Training finished" in message.value for message in app.success), texts(app)
+    assert len(app.get("plotly_chart")) == 2  # its final loss and accuracy curves stay on the page
     app.switch_page("pages/3_runs.py").run()
     assert app.dataframe, (texts(app), job.run_dir, list(artifacts.rglob("*")))
     table = app.dataframe[0].value
@@ -240,6 +241,8 @@ def test_a_bad_data_path_shows_an_error_not_an_exception(artifacts, tmp_path):
     app.text_input(key="data_path").set_value(str(tmp_path / "nowhere")).run()
     assert not app.exception
     assert any(str(tmp_path / "nowhere") in error.value.replace("\\", "") for error in app.error)
+    hint = [warning.value.replace("\\", "") for warning in app.main.warning if warning.value.replace("\\", "").startswith("No data loaded:")]
+    assert hint and "CIFAR10_DATA=" in hint[0] and "Local path" in hint[0]  # in the main pane, not only in the sidebar
     app.switch_page("pages/2_train.py").run()
     assert not app.exception
     assert any("No dataset loaded" in warning.value for warning in app.warning), (app.text_input(key="data_path").value, app.radio(key="data_choice").value, texts(app))

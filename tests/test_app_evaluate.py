@@ -265,3 +265,11 @@ def test_a_1x1_upload_is_warned_about(app_env):
     warnings = [warning.value.replace("\\", "") for warning in app.warning]
     assert any(warning.startswith("This image is only 1x1 pixels; the model sees 32x32, so it was enlarged") for warning in warnings), warnings
     assert any(subheader.value.startswith("Prediction:") for subheader in app.subheader)
+
+
+def test_predict_offers_a_camera_beside_the_upload(app_env):
+    app = open_page(PREDICT)
+    assert app.radio(key="predict_source").options == ["Upload an image", "Take a photo", "A random test image"]
+    app.radio(key="predict_source").set_value("Take a photo").run()
+    assert not app.exception and len(app.get("camera_input")) == 1
+    assert not [subheader for subheader in app.subheader if subheader.value.startswith("Prediction:")]  # nothing taken yet

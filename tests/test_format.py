@@ -40,3 +40,12 @@ def test_an_estimated_start_is_a_clock_time_and_a_rounded_duration():
     assert format.estimated_start(25, now) == "at 10:39, in under a minute"
     assert format.estimated_start(5, now) == "any moment now"
     assert format.estimated_start(None, now) == "not known yet"
+
+
+def test_a_one_epoch_history_is_told_in_words():
+    from cifar_cnn.format import one_epoch_in_words
+
+    said = one_epoch_in_words({"epoch": 1, "loss": 1.23456, "accuracy": 0.4567, "val_loss": 1.1, "val_accuracy": 0.5})
+    assert said.startswith("No curves: this run trained for one epoch, and a curve needs two.")
+    assert "loss 1.235 and accuracy 45.7%" in said and "validation after it: loss 1.100 and accuracy 50.0%" in said
+    assert "nan" not in one_epoch_in_words({"epoch": 1, "loss": float("nan"), "accuracy": 0.1})

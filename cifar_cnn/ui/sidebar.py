@@ -26,6 +26,7 @@ DOWNLOAD, LOCAL = "Keras download (needs internet)", "Local path"
 _REQUESTED_RUN_KEY = "_requested_run"
 _NEWEST_FINISHED_KEY = "_newest_finished_run"
 RUN_KEY = "run_id"
+NO_PATH_YET = "No local path entered yet."
 
 
 @dataclass
@@ -54,7 +55,13 @@ def setup_page(title: str) -> AppContext:
     """Page config and the shared sidebar; the first thing every page calls."""
     st.set_page_config(page_title=f"{title} · cifar-cnn", page_icon=page_icon(), layout="wide")
     clear_startup_notice()
-    return render()
+    context = render()
+    if context.data_error and context.data_error != NO_PATH_YET:  # in the main pane too: the sidebar's end is below the fold
+        st.warning(plain(f"No data loaded: {context.data_error.rstrip('.')}. Point the app at a local copy of CIFAR-10: "
+                         "under Data in the sidebar choose \"Local path\" and type its path, or start the app with "
+                         "CIFAR10_DATA=/path/to/cifar10-jpeg.tar.gz (see the README's Data section)."),
+                   icon=":material/folder_off:")
+    return context
 
 
 @functools.cache
@@ -127,7 +134,7 @@ def _data_source() -> tuple[Dataset | None, str | None]:
         ).strip()
         if not source:
             st.info("Enter the path of a local CIFAR-10 copy, or choose the Keras download.")
-            return None, "No local path entered yet."
+            return None, NO_PATH_YET
         source = os.path.expanduser(source)
     try:
         dataset = load_dataset_with_progress(source)
