@@ -14,7 +14,7 @@ def cache_dir(tmp_path) -> Path:
 
 # Modules whose tests start Ray, a browser or a subprocess (a server, the CLI): marked slow, so that
 # `pytest -m "not slow"` runs the rest in a couple of minutes. Single tests elsewhere carry the mark themselves.
-SLOW_MODULES = {"test_training_queue", "test_browser", "test_browser_classroom", "test_browser_inside", "test_browser_pictures",
+SLOW_MODULES = {"test_training_queue", "test_browser", "test_browser_classroom", "test_browser_inside", "test_browser_pictures", "test_browser_stage",
                 "test_cli", "test_app", "test_app_evaluate", "test_live_feed", "test_cpu_options", "test_hostile_runs",
                 "test_archive_limits"}
 
