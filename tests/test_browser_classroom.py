@@ -180,5 +180,6 @@ def test_two_students_each_follow_their_own_training_and_meet_on_the_class_page(
             page.get_by_role("heading", name="Class", level=1).wait_for()
             page.get_by_text("2 runs by ada, bob.", exact=True).wait_for()
             # Ada's run stopped after some of its epochs; bob's ran both of his.
-            expect_table(page, "Class", [{"owner": "^ada$", "epochs": rf"^\d+ of {ADA_EPOCHS}$"},
-                                         {"owner": "^bob$", "epochs": rf"^{BOB_EPOCHS} of {BOB_EPOCHS}$"}])
+            # The leaderboard at a glance: place, owner, the training in words (ada's stopped early), test accuracy.
+            expect_table(page, "Class", [{"owner": "^ada$", "training": r"^tiny_cnn · lr 0\.001 · \d+ epochs?$"},
+                                         {"owner": "^bob$", "training": rf"^tiny_cnn · lr 0\.001 · {BOB_EPOCHS} epochs$"}])

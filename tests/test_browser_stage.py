@@ -57,8 +57,10 @@ def test_the_stage_keeps_the_training_in_view_and_the_leaderboard_fits(tmp_path,
         wait_until_idle(page)
         box = grid.bounding_box()
         assert box["x"] + box["width"] <= 1280
+        # The grid's accessible copy of its cells, which it fills in once the grid is drawn.
+        page.wait_for_function("() => document.querySelectorAll('[data-testid=stMain] table[role=grid] th').length >= 4")
         headers = page.evaluate("""() => { const table = document.querySelector('[data-testid=stMain] table[role=grid]');
-            return table ? [...table.querySelectorAll('th')].map(th => [th.innerText, th.getBoundingClientRect().right]) : []; }""")
+            return [...table.querySelectorAll('th')].map(th => [th.innerText, th.getBoundingClientRect().right]); }""")
         names = [name for name, _ in headers]
         assert names[:4] == ["place", "owner", "training", "test accuracy"], headers
         assert all(right <= 1280 for name, right in headers if name == "test accuracy"), headers
