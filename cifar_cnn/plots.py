@@ -283,7 +283,7 @@ def _class_scatter_figure(frame: pd.DataFrame, colour_by: str) -> go.Figure:
     rates = _spaced_ticks(sorted(rate for rate in set(frame["learning rate"].dropna()) if rate > 0))
     if len(rates) <= _MAX_TICKS:  # the rates the class chose, as they typed them, not the 2, 3, ..., 9 between decades
         figure.update_xaxes(tickvals=rates, ticktext=[f"{rate:g}" for rate in rates])
-    figure.update_yaxes(tickformat=".0%")
+    figure.update_yaxes(tickformat=".0%", range=[0, 1.04])  # accuracy is 0 to 100%: one run alone drew an axis to 200%
     return figure
 
 

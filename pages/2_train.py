@@ -340,7 +340,7 @@ def queue_controls(queue, visitor) -> None:
             queue.set_concurrency(int(at_once))
             st.rerun()
         most = queue.max_unfinished
-        st.caption(f"The class's line holds at most {most} training{'s' if most != 1 else ''} waiting or running"
+        left.caption(f"The class's line holds at most {most} training{'s' if most != 1 else ''} waiting or running"
                    + (" (your limit)." if queue.cap_is_set else f" ({CAP_PER_STUDENT} per student who has trained plus "
                       f"{CAP_EXTRA}: it grows as students join)."))
         limit = left.number_input("Most trainings in the line (0 = the rule above)", 0, MAX_CAP,
