@@ -32,52 +32,20 @@ import json
 import os
 import re
 import signal
+import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
+sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))  # the tests' /proc helpers
 from classroom import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, read_runs, submit, synthetic_data  # bench/classroom.py
 from measure import cpu_flags, log_tail, start_app, stop_app  # bench/measure.py
+from process_tree import alive, command_line, descendants, program  # tests/process_tree.py
 
 LONG_EPOCHS = 200  # ada's training runs until the round ends it
 WATCH_S = 30.0
 PAGE_TIMEOUT_MS = 120_000
-
-
-def children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            tree.setdefault(parent, []).append(int(entry.name))
-    return tree
-
-
-def descendants(pid: int) -> list[int]:
-    tree, found, todo = children(), [], [pid]
-    while todo:
-        for child in tree.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def command_line(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def answers(url: str) -> bool:
@@ -135,7 +103,7 @@ def raylet_round(browser, data: Path, folder: Path, images: int) -> dict:
     try:
         queue_two(browser, url, artifacts, images)
         engines = [pid for pid in descendants(server.pid) if "cifar_cnn.classroom.engine" in command_line(pid)]
-        raylets = [pid for pid in descendants(engines[0]) if command_line(pid).split(" ")[0].endswith("raylet")]
+        raylets = [pid for pid in descendants(engines[0]) if program(pid) == "raylet"]
         started = [server.pid, *descendants(server.pid)]
         os.kill(raylets[0], signal.SIGKILL)
         kept = keeps_answering(url, server, WATCH_S)

@@ -82,6 +82,21 @@ def browser_page():
             browser.close()
 
 
+def choose_tiny_cnn(page, epochs: int) -> None:
+    """On the Train page: turn the quick demo off and choose tiny_cnn for `epochs` epochs (Train is the next click)."""
+    from playwright.sync_api import expect
+
+    page.get_by_text("Quick demo", exact=True).click()
+    architecture = page.get_by_role("combobox", name="Architecture")
+    architecture.click()
+    page.get_by_role("option", name="tiny_cnn", exact=True).click()
+    expect(architecture).to_have_value("tiny_cnn")
+    field = page.get_by_role("spinbutton", name="Epochs")
+    field.fill(str(epochs))
+    field.press("Enter")
+    wait_until_idle(page)
+
+
 def wait_until_idle(page) -> None:
     """Until the page's script run is over: a widget changed during a run may be redrawn with the run's older value, and
     the previous run's elements (a disabled twin of a widget, say) stay on the page until the run ends."""

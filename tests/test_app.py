@@ -18,6 +18,7 @@ from cifar_cnn import runs
 from cifar_cnn.training import TrainConfig, train
 from cifar_cnn.classroom import JobInfo
 from cifar_cnn.ui.classroom import queue_holder
+from process_tree import descendants, program
 from synthetic_arrays import make_dataset
 from synthetic_data import write_image_folder
 
@@ -153,20 +154,6 @@ def test_stop_leaves_a_run_marked_stopped(artifacts):
     assert any("Training stopped" in message.value for message in app.success), texts(app)
 
 
-def _engine_raylet(engine_pid: int) -> int:
-    """The raylet of the app's training engine (a child of the engine process this test's app started)."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                command = (entry / "cmdline").read_bytes().split(b"\0")[0]
-            except (OSError, ValueError, IndexError):
-                continue
-            if parent == engine_pid and command.endswith(b"raylet"):
-                return int(entry.name)
-    raise AssertionError(f"no raylet under the engine (process {engine_pid})")
-
-
 def test_ray_failing_under_the_app_stops_the_engine_only_and_train_offers_to_start_it_again(artifacts):
     app = open_page("pages/2_train.py")
     start_training(app, epochs=200)
@@ -174,7 +161,8 @@ def test_ray_failing_under_the_app_stops_the_engine_only_and_train_offers_to_sta
     wait_until_training(job.job_id)
     run_dir = queue_holder().queue.job(job.job_id).run_dir
     engine = queue_holder().queue
-    os.kill(_engine_raylet(engine.pid), signal.SIGKILL)  # as an out-of-memory kill or a `ray stop` would
+    raylet = next(pid for pid in descendants(engine.pid) if program(pid) == "raylet")
+    os.kill(raylet, signal.SIGKILL)  # as an out-of-memory kill or a `ray stop` would
     deadline = time.monotonic() + 90
     while engine.alive and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-from browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium, streamlit_server, wait_until_idle
+from browser import CHROMIUM, CHROMIUM_ARGS, choose_tiny_cnn, needs_chromium, streamlit_server, wait_until_idle
 from synthetic_data import write_image_folder
 
 pytestmark = needs_chromium
@@ -104,15 +104,7 @@ def sign_in(page, url: str, name: str) -> None:
 
 def train_tiny_cnn(page, epochs: int) -> None:
     """Turn the quick demo off, choose tiny_cnn for `epochs` epochs, and click Train."""
-    page.get_by_text("Quick demo", exact=True).click()
-    architecture = page.get_by_role("combobox", name="Architecture")
-    architecture.click()
-    page.get_by_role("option", name="tiny_cnn", exact=True).click()
-    expect(architecture).to_have_value("tiny_cnn")
-    field = page.get_by_role("spinbutton", name="Epochs")
-    field.fill(str(epochs))
-    field.press("Enter")
-    wait_until_idle(page)
+    choose_tiny_cnn(page, epochs)
     page.get_by_role("button", name="Train", exact=True).click()
 
 

@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
-from browser import browser_page, needs_chromium, streamlit_server, wait_until_idle
+from browser import browser_page, choose_tiny_cnn, needs_chromium, streamlit_server, wait_until_idle
 from synthetic_data import write_image_folder
 
 pytestmark = needs_chromium
@@ -25,15 +25,7 @@ def test_the_stage_keeps_the_training_in_view_and_the_leaderboard_fits(tmp_path,
     monkeypatch.delenv("CIFAR_CNN_TEACHER_KEY", raising=False)
     with streamlit_server(data, tmp_path / "artifacts") as url, browser_page() as page:
         page.goto(f"{url}/train")
-        page.get_by_text("Quick demo", exact=True).click()
-        architecture = page.get_by_role("combobox", name="Architecture")
-        architecture.click()
-        page.get_by_role("option", name="tiny_cnn", exact=True).click()
-        expect(architecture).to_have_value("tiny_cnn")
-        field = page.get_by_role("spinbutton", name="Epochs")
-        field.fill("40")
-        field.press("Enter")
-        wait_until_idle(page)
+        choose_tiny_cnn(page, 40)
         train = page.get_by_role("button", name="Train", exact=True)
         assert train.bounding_box()["y"] > 720  # below the fold on a projector: the viewer scrolls down to click it
         train.click()  # Playwright scrolls it into view first, as the viewer would

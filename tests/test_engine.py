@@ -13,7 +13,6 @@ import signal
 import socket
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import ray
@@ -22,13 +21,14 @@ from cifar_cnn import runs
 from cifar_cnn.classroom import QueueError
 from cifar_cnn.classroom.engine import EngineQueue, EngineStopped
 from cifar_cnn.training import MAX_EPOCHS, TrainConfig
+from polling import wait_until
+from process_tree import alive, command_line, descendants, program
 from synthetic_arrays import make_dataset
 
 pytestmark = pytest.mark.slow
 
 UNTIL_STOPPED = TrainConfig(arch="tiny_cnn", epochs=MAX_EPOCHS, batch_size=16)
 SHORT = TrainConfig(arch="tiny_cnn", epochs=1, batch_size=32)
-DEADLINE_S = 120
 
 
 @pytest.fixture(scope="module")
@@ -49,54 +49,6 @@ def engines(tmp_path, monkeypatch):
     yield start
     for engine in started:
         engine.close()
-
-
-def wait_until(predicate, what: str, timeout: float = DEADLINE_S):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"Timed out after {timeout} s waiting for {what}")
-
-
-def children() -> dict[int, list[int]]:
-    """Every process's children, by parent pid, read from /proc."""
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            tree.setdefault(parent, []).append(int(entry.name))
-    return tree
-
-
-def descendants(pid: int) -> list[int]:
-    tree, found, todo = children(), [], [pid]
-    while todo:
-        for child in tree.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def command_line(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_the_app_process_never_joins_ray_and_a_job_runs_in_the_engine(engines, dataset, tmp_path):
@@ -125,7 +77,7 @@ def test_a_killed_raylet_ends_the_engine_not_the_app_and_a_new_engine_fails_the_
     job_id = engine.submit(UNTIL_STOPPED, dataset, owner="ada")
     wait_until(lambda: engine.job(job_id).state == "running" and engine.snapshot(job_id).batches, "the job to train")
     run_dir = wait_until(lambda: engine.job(job_id).run_dir, "the job's run folder")
-    raylets = [pid for pid in descendants(engine.pid) if "raylet" in command_line(pid).split(" ")[0]]
+    raylets = [pid for pid in descendants(engine.pid) if program(pid) == "raylet"]
     assert raylets, "the engine's raylet"
     os.kill(raylets[0], signal.SIGKILL)
 

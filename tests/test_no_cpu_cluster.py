@@ -10,19 +10,10 @@ import pytest
 from cifar_cnn.classroom import TrainingQueue, stop_ray
 from cifar_cnn.classroom.cluster import start_ray
 from cifar_cnn.training import TrainConfig
+from polling import wait_until
 from synthetic_arrays import make_dataset
 
 pytestmark = pytest.mark.slow
-
-
-def wait_until(predicate, what: str, timeout: float = 120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"Timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture

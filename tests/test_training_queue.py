@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import socket
-import time
 
 import numpy as np
 import pandas as pd
@@ -24,12 +23,12 @@ from cifar_cnn.classroom import QueueError, TrainingQueue, start_ray, stop_ray
 from cifar_cnn.classroom.cluster import default_concurrency
 from cifar_cnn.inside import channels, store
 from cifar_cnn.training import MAX_EPOCHS, ConfigError, TrainConfig, train
+from polling import wait_until
 from synthetic_arrays import make_dataset
 
 # Trains until the test stops it (or kills its worker).
 UNTIL_STOPPED = TrainConfig(arch="tiny_cnn", epochs=MAX_EPOCHS, batch_size=16)
 SHORT = TrainConfig(arch="tiny_cnn", epochs=1, batch_size=32)
-DEADLINE_S = 90  # a job's worker starts in about 5 s on 2 free cores; generous for cores shared with other test runs
 
 
 @pytest.fixture(scope="session")
@@ -59,17 +58,6 @@ def make_queue(ray_cluster, tmp_path):
     yield make
     for queue in made:
         queue.close()
-
-
-def wait_until(predicate, what: str, timeout: float = DEADLINE_S):
-    """Poll `predicate` every 0.1 s until it returns something true; fail saying `what` was awaited."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"Timed out after {timeout} s waiting for {what}")
 
 
 def is_training(queue: TrainingQueue, job_id: str) -> bool:

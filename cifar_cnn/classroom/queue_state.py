@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import socket
 import time
@@ -23,6 +24,8 @@ from typing import Any
 from cifar_cnn import runs
 from cifar_cnn.classroom.cluster import QueueError
 from cifar_cnn.training import TrainConfig
+
+logger = logging.getLogger(__name__)
 
 UNFINISHED_STATES = ("queued", "running")
 MAX_JOB_ID_LENGTH = 64
@@ -61,16 +64,20 @@ def write_jobs(path: Path, jobs: list[SavedJob]) -> None:
 def mark_running_jobs_failed(path: Path, runs_dir: Path, message: str) -> int:
     """Mark the run folders of the jobs the file lists as running failed, with `message` (their engine is gone);
     the file itself is left for the next engine to take over. Returns how many were marked."""
-    marked = 0
-    for job in read_jobs(path, keep_aside=False).jobs:
-        run_dir = runs_dir / job.run if job.run else None
-        if job.state == "running" and run_dir is not None and run_dir.is_dir():
-            try:
-                runs.update_status(run_dir, "failed", message)
-                marked += 1
-            except (OSError, runs.RunError):
-                continue
-    return marked
+    return sum(mark_run_failed(runs_dir / job.run, message)
+               for job in read_jobs(path, keep_aside=False).jobs if job.state == "running" and job.run)
+
+
+def mark_run_failed(run_dir: Path, message: str) -> bool:
+    """Mark a run folder failed with `message`; False (logged) when it is gone or its disk refuses."""
+    if not run_dir.is_dir():
+        return False
+    try:
+        runs.update_status(run_dir, "failed", message)
+        return True
+    except (OSError, runs.RunError) as error:
+        logger.warning("Could not mark run %s failed: %s", run_dir, error)
+        return False
 
 
 def read_jobs(path: Path, keep_aside: bool = True) -> ReadOutcome:

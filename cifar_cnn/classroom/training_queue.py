@@ -56,7 +56,7 @@ from cifar_cnn.classroom.cluster import (QueueError, default_concurrency, job_sh
 from cifar_cnn.classroom.estimate import (GUESS_FLOPS_PER_CPU_S, IMAGE_COST_FLOPS, estimated_starts, expected_seconds,
                                           guessed_images_per_s)
 from cifar_cnn.classroom.pool import Worker, WorkerPool
-from cifar_cnn.classroom.queue_state import QueueFileLock, SavedJob, read_jobs, write_jobs
+from cifar_cnn.classroom.queue_state import QueueFileLock, SavedJob, mark_run_failed, read_jobs, write_jobs
 from cifar_cnn.classroom.relay import LiveMirror, LiveRelay
 from cifar_cnn.data import Dataset
 from cifar_cnn.models import build_model, forward_flops
@@ -286,9 +286,11 @@ class TrainingQueue:
         with self._lock:
             return self._room(owner)
 
+    def _unfinished(self) -> int:
+        return sum(job.state in ("queued", "running") for job in self._jobs.values())
+
     def _room(self, owner: str) -> int:
-        unfinished = sum(job.state in ("queued", "running") for job in self._jobs.values())
-        return max(0, self._cap(self._owners | {owner}) - unfinished)
+        return max(0, self._cap(self._owners | {owner}) - self._unfinished())
 
     def _cap(self, owners: set[str]) -> int:
         if self._max_unfinished is not None:
@@ -296,7 +298,7 @@ class TrainingQueue:
         return CAP_PER_STUDENT * len(owners) + CAP_EXTRA
 
     def _full_message(self) -> str:
-        unfinished = sum(job.state in ("queued", "running") for job in self._jobs.values())
+        unfinished = self._unfinished()
         rule = "the teacher's limit" if self._max_unfinished is not None else \
             f"{CAP_PER_STUDENT} per student who has trained plus {CAP_EXTRA}"
         return (f"The class's line is full: {unfinished} training{'s wait' if unfinished != 1 else ' waits'} or "
@@ -745,14 +747,14 @@ class TrainingQueue:
             aside = f"; the file was kept as {outcome.kept_aside.name}" if outcome.kept_aside else ""
             logger.warning("The training queue's file %s was damaged (%s)%s", self.state_file,
                            "; ".join(problem for _, problem in outcome.problems[:5]), aside)
-            general = [problem for owner, problem in outcome.problems if owner is None]
             for owner in dict.fromkeys(owner for owner, _ in outcome.problems if owner is not None):
                 self._notices.append((owner, f"{previous_end}, and one of your trainings could not be read back from "
                                              f"the queue's file, so it was not run: train it again."))
-            skipped = len(outcome.problems) - len(general) + sum(problem.startswith("entry ") for problem in general)
-            self._notices.append((None, f"The training queue's file {self.state_file.name} was damaged"
-                                        f"{' (' + general[0] + ')' if general else ''}: {skipped} entr"
-                                        f"{'y' if skipped == 1 else 'ies'} could not be read{aside}."))
+            entries = [problem for _, problem in outcome.problems if problem.startswith("entry ")]
+            whole_file = [problem for _, problem in outcome.problems if not problem.startswith("entry ")]
+            said = (f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} could not be read ({entries[0]})" if entries
+                    else f"{whole_file[0]}, so none of its trainings were run")
+            self._notices.append((None, f"The training queue's file {self.state_file.name} was damaged: {said}{aside}."))
         self._state_frozen = True  # one write below, not one per job
         try:
             for saved in outcome.jobs:
@@ -764,11 +766,8 @@ class TrainingQueue:
                 self._jobs[job.job_id] = job
                 message = (RESTARTED_RUNNING if was_running else RESTARTED_WAITING).format(why=previous_end)
                 self._end(job, "failed" if was_running else "cancelled", message)
-                if was_running and job.run_dir is not None and job.run_dir.is_dir():
-                    try:
-                        runs.update_status(job.run_dir, "failed", message)
-                    except (OSError, runs.RunError) as error:
-                        logger.warning("Could not mark run %s failed: %s", job.run_dir, error)
+                if was_running and job.run_dir is not None:
+                    mark_run_failed(job.run_dir, message)
         finally:
             self._state_frozen = False
         self._save_state()
@@ -810,19 +809,20 @@ def _give_up_touches(run_dir: Path) -> dict | None:
 
 
 def _checked_cap(limit: int | None) -> int | None:
-    if limit is None:
-        return None
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_CAP:
-        raise QueueError(f"The most trainings in the class's line must be a whole number from 1 to {MAX_CAP:,}, not {limit!r}.")
-    return limit
+    return _checked_whole(limit, MAX_CAP, "The most trainings in the class's line")
 
 
 def _checked_concurrency(concurrency: int | None) -> int | None:
-    if concurrency is None:
+    return _checked_whole(concurrency, MAX_CONCURRENCY, "Trainings at once")
+
+
+def _checked_whole(value: int | None, highest: int, what: str) -> int | None:
+    """`value` when it is None or a whole number from 1 to `highest`; QueueError naming `what` otherwise."""
+    if value is None:
         return None
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
-        raise QueueError(f"Trainings at once must be a whole number from 1 to {MAX_CONCURRENCY}, not {concurrency!r}.")
-    return concurrency
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= highest:
+        raise QueueError(f"{what} must be a whole number from 1 to {highest:,}, not {value!r}.")
+    return value
 
 
 def _died_message(error: Exception, job: _Job) -> str:

@@ -30,8 +30,8 @@ from cifar_cnn.ui.text import plain
 NAME_KEY, TEACHER_KEY_INPUT, IS_TEACHER = "student_name", "teacher_key_entered", "_is_teacher"
 CLUSTER_CHECK_S = 10.0
 NAME_PARAMETER = "name"  # in the page's address, so that a reload or a bookmark keeps the name
-ENGINE_STOPPED_HINT = ("Trainings that were running are marked failed, with this reason, when the engine starts again; "
-                       "those waiting were not run. The other pages (Dataset, Runs, Evaluate, Predict) work as before.")
+ENGINE_STOPPED_HINT = ("Trainings that were running are marked failed with this reason, and those waiting were not run: "
+                       "train them again once the engine runs. The other pages (Dataset, Runs, Evaluate, Predict) work as before.")
 
 
 class QueueHolder:
